@@ -1,0 +1,256 @@
+"""Settings: loaded once at the edge (the CLI), validated, then passed in by groups.
+
+Sources, highest priority first: explicit overrides (CLI flags), ``KUBECAP_*`` environment
+variables (nested with ``__``, e.g. ``KUBECAP_DATABASE_URL``), an optional YAML file
+(``--config`` or ``KUBECAP_CONFIG``), defaults. Every value is checked here, so code further
+in never parses configuration strings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from kubecap.domain.window import PeakWindow, WindowError, parse_timezone
+from kubecap.errors import ConfigError
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+
+
+def default_database_url() -> str:
+    """An SQLite file under the user's data directory (XDG)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'kubecap' / 'kubecap.db'}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrometheusSettings(_Strict):
+    """How to reach one Prometheus-compatible HTTP API."""
+
+    url: str = Field(description="base URL, with any path prefix (e.g. https://mimir.example/prometheus)")
+    bearer_token: SecretStr | None = None
+    bearer_token_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. X-Scope-OrgID")
+    params: dict[str, str] = Field(
+        default_factory=dict, description="extra query parameters, e.g. partial_response: 'false' for Thanos"
+    )
+    ca_file: Path | None = None
+    insecure_skip_verify: bool = False
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(0.5, ge=0, le=60, description="first retry delay; doubles each retry")
+    concurrency: int = Field(4, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"Prometheus URL {value!r} must start with http:// or https:// and name a host")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _auth(self) -> PrometheusSettings:
+        if self.bearer_token and self.bearer_token_file:
+            raise ValueError("set either bearer_token or bearer_token_file, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("basic auth needs both username and password")
+        if (self.bearer_token or self.bearer_token_file) and self.username:
+            raise ValueError("set either a bearer token or basic auth, not both")
+        return self
+
+    def token(self) -> str | None:
+        """The bearer token, read from its file at the time of use (so rotated tokens work)."""
+        if self.bearer_token_file is not None:
+            try:
+                return self.bearer_token_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read bearer_token_file {self.bearer_token_file}: {exc.strerror}; check the path"
+                ) from exc
+        return self.bearer_token.get_secret_value() if self.bearer_token else None
+
+
+class ClusterSettings(_Strict):
+    """One cluster: where its metrics are, how to select it in a shared store, its local time."""
+
+    name: str
+    prometheus: PrometheusSettings | None = None
+    simulated: str | None = Field(
+        None, description="a scenario YAML file, or 'demo' for the bundled one, instead of Prometheus"
+    )
+    cluster_label: dict[str, str] = Field(
+        default_factory=dict,
+        description="label matchers selecting this cluster in a store shared by many, e.g. {cluster: prod-eu}",
+    )
+    timezone: str = "UTC"
+    peak_windows: list[str] = Field(default_factory=lambda: ["10:00-11:30"])
+    step_seconds: int = Field(60, ge=10, le=3600, description="resolution of the evaluation points")
+    series_budget: int = Field(20_000, ge=100, description="container series per query before chunking")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _CLUSTER_NAME.match(value):
+            raise ValueError(
+                f"cluster name {value!r} must be lower-case letters, digits, '.', '_' or '-' (at most 63)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            parse_timezone(value)
+        except WindowError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("peak_windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        names = []
+        for spec in value:
+            try:
+                names.append(PeakWindow.parse(spec).name)
+            except WindowError as exc:
+                raise ValueError(str(exc)) from None
+        if len(set(names)) != len(names):
+            raise ValueError("peak_windows lists the same window twice")
+        return names
+
+    @field_validator("cluster_label")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for label in value:
+            if not _LABEL_NAME.match(label):
+                raise ValueError(f"cluster_label name {label!r} is not a valid Prometheus label name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ClusterSettings:
+        if (self.prometheus is None) == (self.simulated is None):
+            raise ValueError(f"cluster {self.name!r} needs exactly one of 'prometheus' (with a url) or 'simulated'")
+        return self
+
+    def peaks(self) -> list[PeakWindow]:
+        return [PeakWindow.parse(spec) for spec in self.peak_windows]
+
+
+class Settings(BaseSettings):
+    """Everything kubecap is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KUBECAP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+    yaml_file: ClassVar[Path | None] = None
+
+    database_url: str = Field(default_factory=default_database_url)
+    prometheus_url: str | None = Field(
+        None, description="shortcut for one cluster named 'default' read from this Prometheus"
+    )
+    clusters: list[ClusterSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _clusters(self) -> Settings:
+        if self.prometheus_url and not self.clusters:
+            default = ClusterSettings(name="default", prometheus=PrometheusSettings(url=self.prometheus_url))
+            object.__setattr__(self, "clusters", [default])
+        names = [c.name for c in self.clusters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"cluster names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def cluster(self, name: str | None) -> list[ClusterSettings]:
+        """The named cluster, or all of them when ``name`` is None."""
+        if name is None:
+            return list(self.clusters)
+        chosen = [c for c in self.clusters if c.name == name]
+        if not chosen:
+            known = ", ".join(c.name for c in self.clusters) or "none configured"
+            raise ConfigError(f"unknown cluster {name!r} (known: {known}): check --cluster or the config file")
+        return chosen
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, cls.yaml_file))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The optional YAML file, below environment variables in priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data = read_yaml_config(path) if path is not None else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, or a ConfigError naming the file and the problem."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check --config or KUBECAP_CONFIG") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: fix the syntax") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings at the top level")
+    return data
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One sentence per problem, each naming the setting (``clusters.0.timezone: ...``)."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting: check its spelling"
+        elif error["type"] == "missing":
+            message = "required setting is missing"
+        problems.append(f"{where}: {message}")
+    return problems
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from overrides, environment and the YAML file; every problem in one ConfigError."""
+    if config_file is None and os.environ.get("KUBECAP_CONFIG"):
+        config_file = Path(os.environ["KUBECAP_CONFIG"])
+    source: type[Settings] = type("FileSettings", (Settings,), {"yaml_file": config_file})
+    try:
+        return source(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = describe_validation_error(exc)
+        raise ConfigError("; ".join(problems)) from exc

@@ -1,0 +1,51 @@
+"""The narrow ports between capabilities, in kubecap's own vocabulary.
+
+A capability depends on these protocols, never on another capability's modules; wiring.py
+plugs the real adapters (or the fakes in kubecap.testing) in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from kubecap.domain.usage import UsageProfile
+from kubecap.domain.window import DailyWindow
+
+
+@dataclass(slots=True)
+class WindowUsage:
+    """What a usage source returns for one window: rows plus what was noticed on the way."""
+
+    profiles: list[UsageProfile]
+    queries: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class UsageSource(Protocol):
+    """Daily usage profiles of one cluster (Prometheus, or the simulated cluster)."""
+
+    @property
+    def cluster(self) -> str: ...
+
+    async def window_usage(self, window: DailyWindow) -> WindowUsage:
+        """Profiles of every workload container in ``window``; the window must have ended."""
+        ...
+
+
+class UsageStore(Protocol):
+    """Where collected usage is kept."""
+
+    async def completed_windows(self, cluster: str, days: Sequence[date]) -> set[tuple[date, str]]:
+        """(day, window name) pairs of ``cluster`` whose collection has completed."""
+        ...
+
+    async def save_window(self, cluster: str, window: DailyWindow, usage: WindowUsage) -> None:
+        """Upsert the rows and mark the window complete, in one transaction."""
+        ...
+
+    async def record_failure(self, cluster: str, window: DailyWindow, message: str) -> None:
+        """Record that collecting ``window`` failed (rows already stored are kept)."""
+        ...

@@ -1,0 +1,1 @@
+"""Reports over the stored usage history (pure summaries plus output formatters)."""

@@ -1,0 +1,172 @@
+"""The relational schema of kubecap's history, shared by SQLite and PostgreSQL.
+
+The tables are declared once here; the Alembic migrations in ``migrations/versions`` create
+them, and a test checks that the two agree. Two choices keep the backends identical:
+
+- timestamps go through ``UtcDateTime``, which stores UTC and always hands back aware UTC
+  datetimes (SQLite has no time zone type and would otherwise return naive values);
+- identifier columns use the byte-wise "C" collation on PostgreSQL, so ordering and
+  uniqueness of Kubernetes names never depend on the server's locale (SQLite compares
+  bytes already).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+RUN_STATUSES = ("complete", "failed")
+
+# Kubernetes limits: names of namespaces and containers are DNS labels (63), object names
+# DNS subdomains (253).
+CLUSTER_NAME_LENGTH = 253
+NAMESPACE_LENGTH = 63
+KIND_LENGTH = 16
+NAME_LENGTH = 253
+CONTAINER_LENGTH = 63
+WINDOW_LENGTH = 32
+STATUS_LENGTH = 16
+
+# Deterministic constraint names, so later migrations can alter them on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def identifier(length: int) -> TypeEngine[str]:
+    """A string type for Kubernetes names: byte-wise collation on PostgreSQL."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC; naive datetimes are refused as a bug."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store: pass an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:  # SQLite: stored as UTC without an offset
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Workload(Base):
+    __tablename__ = "workloads"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "namespace", "kind", "name"),
+        CheckConstraint("kind IN ('Deployment', 'StatefulSet', 'DaemonSet')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH))
+    kind: Mapped[str] = mapped_column(identifier(KIND_LENGTH))
+    name: Mapped[str] = mapped_column(identifier(NAME_LENGTH))
+    # Span of the usage data seen for the workload (window start / end), not of collection.
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UsageDaily(Base):
+    """One row per workload, container, local day and window; the key makes re-collection an upsert."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        CheckConstraint("samples >= 0", name="samples_not_negative"),
+        Index(None, "day"),
+    )
+
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True)
+    container: Mapped[str] = mapped_column(identifier(CONTAINER_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    window: Mapped[str] = mapped_column(identifier(WINDOW_LENGTH), primary_key=True)
+    # One column per UsageProfile figure, in UsageProfile.figure_names() order.
+    replicas_min: Mapped[float | None] = mapped_column(Float)
+    replicas_avg: Mapped[float | None] = mapped_column(Float)
+    replicas_max: Mapped[float | None] = mapped_column(Float)
+    cpu_p50: Mapped[float | None] = mapped_column(Float)
+    cpu_p90: Mapped[float | None] = mapped_column(Float)
+    cpu_p95: Mapped[float | None] = mapped_column(Float)
+    cpu_p99: Mapped[float | None] = mapped_column(Float)
+    cpu_max: Mapped[float | None] = mapped_column(Float)
+    mem_p95: Mapped[float | None] = mapped_column(Float)
+    mem_max: Mapped[float | None] = mapped_column(Float)
+    cpu_request: Mapped[float | None] = mapped_column(Float)
+    cpu_limit: Mapped[float | None] = mapped_column(Float)
+    mem_request: Mapped[float | None] = mapped_column(Float)
+    mem_limit: Mapped[float | None] = mapped_column(Float)
+    cpu_throttle_ratio: Mapped[float | None] = mapped_column(Float)
+    oom_kills: Mapped[float | None] = mapped_column(Float)
+    restarts: Mapped[float | None] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class CollectionRun(Base):
+    """The outcome of collecting one window of one cluster's day."""
+
+    __tablename__ = "collection_runs"
+    __table_args__ = (CheckConstraint("status IN ('complete', 'failed')", name="status"),)
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    window: Mapped[str] = mapped_column(identifier(WINDOW_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    queries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Warnings of a complete run, or why the latest attempt failed.
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+FIGURE_COLUMNS: tuple[str, ...] = tuple(
+    c.name
+    for c in UsageDaily.__table__.columns
+    if c.name not in {"workload_id", "container", "day", "window"}
+)
+"""The figure columns of usage_daily, in table order (equal to UsageProfile.figure_names())."""
