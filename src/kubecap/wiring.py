@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kubecap import store as store_module
@@ -16,15 +17,20 @@ from kubecap.config import ClusterSettings, PrometheusSettings, Settings
 from kubecap.errors import KubecapError
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.metrics.prometheus_source import PrometheusUsageSource
-from kubecap.metrics.simulated import SimulatedSource, load_scenario
+from kubecap.metrics.simulated import Scenario, SimulatedSource, demo_scenario, load_scenario
 from kubecap.ports import UsageSource
 
 DEMO_SCENARIO = "demo"
 
 
+def scenario(name: str) -> Scenario:
+    """The bundled demo scenario, or a scenario YAML file."""
+    return demo_scenario() if name == DEMO_SCENARIO else load_scenario(Path(name))
+
+
 def demo_cluster() -> dict[str, Any]:
     """Settings of the bundled simulated cluster (its name, zone and windows come from the scenario)."""
-    scenario = load_scenario(DEMO_SCENARIO)
+    scenario = demo_scenario()
     return {
         "name": scenario.cluster,
         "simulated": DEMO_SCENARIO,
@@ -47,7 +53,7 @@ def upgrade_database(url: str) -> str:
 
 
 def masked_url(url: str) -> str:
-    return store_module.mask_url(url)
+    return store_module.masked_url(url)
 
 
 def prometheus_options(settings: PrometheusSettings) -> PrometheusOptions:
@@ -71,7 +77,7 @@ def prometheus_options(settings: PrometheusSettings) -> PrometheusOptions:
 async def usage_source(cluster: ClusterSettings) -> AsyncIterator[UsageSource]:
     """The cluster's usage source: its Prometheus, or its simulated scenario."""
     if cluster.prometheus is None:
-        yield SimulatedSource(load_scenario(cluster.simulated or DEMO_SCENARIO), step_s=cluster.step_seconds)
+        yield SimulatedSource(scenario(cluster.simulated or DEMO_SCENARIO), step=cluster.step_seconds)
         return
     async with PrometheusClient(prometheus_options(cluster.prometheus)) as client:
         yield PrometheusUsageSource(
@@ -94,7 +100,7 @@ def check_files(settings: Settings) -> list[str]:
                     problems.append(f"clusters.{cluster.name}.prometheus.{label}: {path} is not a readable file")
         elif cluster.simulated is not None:
             try:
-                load_scenario(cluster.simulated)
+                scenario(cluster.simulated)
             except KubecapError as exc:
                 problems.append(f"clusters.{cluster.name}.simulated: {exc}")
     return problems

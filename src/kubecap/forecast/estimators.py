@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from kubecap.forecast import nanstats
+from kubecap.forecast.loss import LN_125
 from kubecap.forecast.model import EstimatorSpec, FloatArray
 
 
@@ -26,14 +27,48 @@ def predict(spec: EstimatorSpec, cycles: FloatArray, step: int) -> FloatArray:
     window = round(spec.phase_window / step)
     if spec.kind == "max":
         return nanstats.nan_max(recent, axis=1)
-    if spec.kind == "quantile":
-        return nanstats.nan_quantile(_pool(recent, window), spec.q)
+    if spec.kind == "seasonal":
+        return statistic(_pool(recent, window), spec.q)
     if spec.kind == "profile":
         return _profile(recent, spec.q, window)
     if spec.kind == "fft":
         return _lowpass(recent, spec.components, spec.cutoff // step)
-    flat = nanstats.nan_quantile(recent.reshape(recent.shape[0], -1), spec.q)
+    flat = statistic(recent.reshape(recent.shape[0], -1), spec.q)
     return np.broadcast_to(flat[:, None], (recent.shape[0], recent.shape[2])).copy()
+
+
+def statistic(samples: FloatArray, q: float | None) -> FloatArray:
+    """The ``q``-quantile of the samples on the last axis, or the loss-optimal value (q=None)."""
+    if q is None:
+        return loss_optimal(samples)
+    return nanstats.nan_quantile(samples, q)
+
+
+def loss_optimal(samples: FloatArray) -> FloatArray:
+    """The constant forecast with the lowest total asymmetric error over the samples (last axis).
+
+    The total error is convex in the forecast p; its slope just above p is
+    ``Σ_{a<p} 1/a − #{a>p}/(p·ln 1.25)``. The minimum lies where that slope changes sign:
+    at a sample, or between two, at ``#{a>p}/(ln 1.25 · Σ_{a<p} 1/a)``. Samples that are
+    missing or not positive carry no relative error and are ignored.
+    """
+    a = np.where(np.isfinite(samples) & (samples > 0), samples, np.nan)
+    ordered, n = nanstats.sorted_last(a)
+    m = ordered.shape[-1]
+    finite = np.isfinite(ordered)
+    inverse = np.cumsum(np.where(finite, 1.0 / np.where(finite, ordered, 1.0), 0.0), axis=-1)
+    j = np.arange(m)
+    above = n[..., None] - 1 - j
+    slope = inverse - above / (np.where(finite, ordered, 1.0) * LN_125)
+    slope = np.where(j < n[..., None], slope, np.inf)
+    first = np.argmax(slope >= 0, axis=-1)
+    prev = np.maximum(first - 1, 0)
+    inv_prev = np.take_along_axis(inverse, prev[..., None], axis=-1)[..., 0]
+    between = (n - 1 - prev) / (LN_125 * np.maximum(inv_prev, 1e-300))
+    lo = np.take_along_axis(ordered, prev[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(ordered, first[..., None], axis=-1)[..., 0]
+    best = np.where(first == 0, hi, np.clip(between, lo, hi))
+    return np.where(n > 0, best, np.nan)
 
 
 def _pool(cycles: FloatArray, window: int) -> FloatArray:
@@ -45,12 +80,12 @@ def _pool(cycles: FloatArray, window: int) -> FloatArray:
     return np.concatenate(shifted, axis=2)
 
 
-def _profile(cycles: FloatArray, q: float, window: int) -> FloatArray:
+def _profile(cycles: FloatArray, q: float | None, window: int) -> FloatArray:
     """Shape quantile (each cycle over its mean) times the most recent cycle's mean."""
     levels = nanstats.nan_mean(cycles, -1)  # series, cycle
     positive = np.where(levels > 0, levels, np.nan)
     shape = cycles / positive[..., None]
-    shape_q = nanstats.nan_quantile(_pool(shape, window), q)
+    shape_q = statistic(_pool(shape, window), q)
     # the most recent cycle with a level (older ones when it is missing)
     ok = np.isfinite(positive)
     last = np.where(ok.any(axis=1), cycles.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1), 0)

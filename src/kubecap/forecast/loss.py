@@ -32,7 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 MAX_UNDER = 0.99
 """Relative under-prediction at which the cost stops growing (about 20.6)."""
 
-_LN_125 = math.log(1.25)
+LN_125 = math.log(1.25)
+"""The under-prediction scale: 20 % too low costs 1."""
 
 
 def asymmetric_error(actual: ArrayLike, predicted: ArrayLike) -> NDArray[np.float64]:
@@ -44,7 +45,7 @@ def asymmetric_error(actual: ArrayLike, predicted: ArrayLike) -> NDArray[np.floa
     safe_p = np.where(valid, p, 1.0)
     over = (safe_p - safe_a) / safe_a
     shortfall = np.minimum((safe_a - safe_p) / safe_a, MAX_UNDER)
-    under = -np.log1p(-np.maximum(shortfall, 0.0)) / _LN_125
+    under = -np.log1p(-np.maximum(shortfall, 0.0)) / LN_125
     out = np.where(safe_p >= safe_a, over, under)
     return np.where(valid, out, np.nan)
 
@@ -81,6 +82,6 @@ def margin_error_sums(
     sums = np.empty((margins.size, actual.shape[0]))
     for i, margin in enumerate(margins):
         log_p = log_ratio + math.log1p(float(margin))
-        err = np.where(log_p >= 0, ratio * (1.0 + margin) - 1.0, -np.maximum(log_p, floor) / _LN_125)
+        err = np.where(log_p >= 0, ratio * (1.0 + margin) - 1.0, -np.maximum(log_p, floor) / LN_125)
         sums[i] = np.sum(np.where(valid, err, 0.0), axis=1)
     return sums, valid.sum(axis=1).astype(np.float64)

@@ -83,7 +83,7 @@ class Batch:
         object.__setattr__(self, "names", names)
 
 
-EstimatorKind = Literal["max", "fft", "quantile", "profile", "flat"]
+EstimatorKind = Literal["max", "fft", "seasonal", "profile", "flat"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +94,26 @@ class EstimatorSpec:
     - ``fft``: low-pass FFT of the last ``cycles`` cycles — periods shorter than ``cutoff``
       seconds removed, only the ``components`` strongest frequencies kept — replaying its
       last cycle (Crane's fft).
-    - ``quantile``: per-phase ``q``-quantile of the last ``cycles`` cycles, pooling the
+    - ``seasonal``: a statistic of each phase over the last ``cycles`` cycles, pooling the
       phases within ``phase_window`` seconds either side.
-    - ``profile``: the ``q``-quantile of each phase's share of its cycle's mean (the shape),
+    - ``profile``: the same statistic of each phase's share of its cycle's mean (the shape),
       times the mean of the most recent cycle (the level), so that growth carries over.
-    - ``flat``: one constant, the ``q``-quantile of the last ``cycles`` × period; used for
+    - ``flat``: one constant, the statistic of the last ``cycles`` periods' values; used for
       series without a period when ``allow_aperiodic`` is set.
+
+    The statistic is the ``q``-quantile, or with ``q=None`` the loss-optimal value: the
+    forecast that would have had the lowest asymmetric error over the pooled samples.
     """
 
     kind: EstimatorKind
-    q: float = 0.5
+    q: float | None = None
     phase_window: int = 0
     cycles: int = 7
     components: int = 100
     cutoff: int = HOUR
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.q <= 1.0:
+        if self.q is not None and not 0.0 <= self.q <= 1.0:
             raise ConfigError(f"estimator quantile must be within 0..1, got {self.q}")
         if self.cycles < 1 or self.components < 1 or self.phase_window < 0 or self.cutoff < 0:
             raise ConfigError(f"estimator {self.kind} needs positive cycles/components and non-negative windows")
@@ -121,23 +124,24 @@ class EstimatorSpec:
             return f"max({self.cycles}c)"
         if self.kind == "fft":
             return f"fft({self.components}f,>{format_seconds(self.cutoff)},{self.cycles}c)"
+        statistic = "opt" if self.q is None else f"q={self.q:g}"
         window = f",±{format_seconds(self.phase_window)}" if self.phase_window else ""
-        return f"{self.kind}(q={self.q:g}{window},{self.cycles}c)"
+        return f"{self.kind}({statistic}{window},{self.cycles}c)"
 
 
 DEFAULT_ESTIMATORS: tuple[EstimatorSpec, ...] = (
     EstimatorSpec("max"),
     EstimatorSpec("fft"),
-    EstimatorSpec("quantile", q=0.5, phase_window=10 * MINUTE),
-    EstimatorSpec("quantile", q=0.75, phase_window=10 * MINUTE),
-    EstimatorSpec("quantile", q=0.9, phase_window=10 * MINUTE),
-    EstimatorSpec("profile", q=0.5, phase_window=10 * MINUTE, cycles=7),
-    EstimatorSpec("profile", q=0.75, phase_window=10 * MINUTE, cycles=7),
+    EstimatorSpec("seasonal", q=0.75, phase_window=10 * MINUTE),
+    EstimatorSpec("seasonal", phase_window=2 * MINUTE),
+    EstimatorSpec("seasonal", phase_window=10 * MINUTE),
+    EstimatorSpec("profile", phase_window=2 * MINUTE),
+    EstimatorSpec("profile", phase_window=10 * MINUTE),
 )
-"""Crane's two estimators first, then seasonal quantiles and level-adjusted profiles."""
+"""Crane's two estimators first, then seasonal quantiles and loss-optimal profiles."""
 
 APERIODIC_ESTIMATORS: tuple[EstimatorSpec, ...] = (
-    EstimatorSpec("flat", q=0.9, cycles=1),
+    EstimatorSpec("flat", cycles=1),
     EstimatorSpec("flat", q=0.99, cycles=1),
     EstimatorSpec("flat", q=1.0, cycles=3),
 )

@@ -109,7 +109,9 @@ def evaluate(
     explained_error = np.sum(np.where(usable, seasonal * w, 0.0), axis=1) + within[rows]
     total = np.sum(flat * w, axis=1) + within[rows]
     strength = np.where(total > 0, 1.0 - explained_error / np.maximum(total, 1e-300), 0.0)
-    strength = np.where(usable.any(axis=1), strength, -np.inf)
+    # the period must be seen at least twice at most of its phases, or it was not observed
+    observed = np.sum(usable, axis=1) >= 0.5 * np.maximum(np.sum(np.isfinite(x), axis=1), 1)
+    strength = np.where(observed, strength, -np.inf)
     raw = loo_errors(x, steps) * w
     cycles = np.full(rows.size, k, dtype=np.intp)
     return Evaluated(steps, rows, strength, cycles, raw)
@@ -182,7 +184,9 @@ def detect(
     candidates: list[list[Period]] = []
     reasons: list[str] = []
     for r in range(s):
-        tried = sorted(((p, *lookup[(r, p)]) for p in per_row[r]), key=lambda c: -c[1])
+        tried = sorted(
+            ((p, *lookup[(r, p)]) for p in per_row[r] if np.isfinite(lookup[(r, p)][0])), key=lambda c: -c[1]
+        )
         periods = [Period(p * step, round(strength, 4), cycles) for p, strength, cycles, _ in tried]
         candidates.append(periods)
         claimed = [c for c in tried if c[1] >= config.min_strength]

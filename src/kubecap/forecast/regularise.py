@@ -32,6 +32,9 @@ from kubecap.forecast.model import DAY, FloatArray, Series
 NICE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800)
 """Steps an inferred spacing snaps to: each divides a day, so phases line up with clock time."""
 
+_MIN_REGIME = 2
+"""Days a new level must have lasted to count as a shift rather than a one-day burst."""
+
 _ISOLATED = 2
 """Longest run of points the outlier filter can remove (its median window is 2·2+1)."""
 
@@ -183,7 +186,8 @@ def level_shift_cut(values: FloatArray, day: int, ratio: float) -> NDArray[np.in
     The series is cut into whole days counted back from its end, so any daily pattern
     averages out; the split of those daily means (on a log scale) with the largest
     t-statistic is a shift when the levels on either side differ by at least ``ratio`` and
-    by more than three times their spread. The search repeats on the part after the shift,
+    by more than three times their spread, and the new level has lasted two days (one
+    high day is a burst, not a new regime). The search repeats on the part after the shift,
     which is all that is kept.
     """
     s, n = values.shape
@@ -213,17 +217,17 @@ def _last_shift(logs: FloatArray, min_jump: float) -> int:
         ok = np.isfinite(seg)
         if ok.sum() < 2:
             return start
-        split = _best_split(seg)
+        split = _best_split(seg, min_jump)
         if split <= 0:
             return start
         start += split
     return start
 
 
-def _best_split(seg: FloatArray) -> int:
+def _best_split(seg: FloatArray, min_jump: float) -> int:
     """Split index with the largest t-statistic if it is a shift, else 0."""
     best, best_t = 0, 0.0
-    for i in range(1, seg.size):
+    for i in range(1, seg.size - _MIN_REGIME + 1):
         left, right = seg[:i], seg[i:]
         left, right = left[np.isfinite(left)], right[np.isfinite(right)]
         if left.size == 0 or right.size == 0:

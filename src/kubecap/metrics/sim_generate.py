@@ -196,7 +196,8 @@ def _shape(usage: Usage, clock: _Clock) -> F64:
     position = clock.day_position
     if usage.trace is not None:
         trace = load_trace(usage.trace)
-        q = np.mod(position + usage.offset - trace.start_second_of_day, trace.seconds) / trace.step
+        # Local time L shows the trace's moment L - offset: a positive offset happens later.
+        q = np.mod(position - usage.offset - trace.start_second_of_day, trace.seconds) / trace.step
         lower = np.floor(q).astype(np.int64)
         weight = q - lower
         values = trace.values

@@ -2,6 +2,10 @@
 
 Everything here is blocking (file reads, a synchronous driver); async callers run it with
 ``asyncio.to_thread``.
+
+A new revision, for developers: change schema.py, then against a database at head run
+``command.revision(alembic_config(connection), "what changed", autogenerate=True, rev_id="0002")``
+with ``connection`` from ``sync_engine(url).begin()``, and review the generated file.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration for the packaged migrations, optionally bound to ``connection``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
@@ -86,18 +91,23 @@ def upgrade_database(url: str) -> str:
         except DBAPIError as exc:
             raise unreachable(url, exc) from exc
         with connection, connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
-            current = current_revision(connection)
-            if current is not None and not known_revision(current):
-                raise newer_than_code(url, current)
-            try:
-                command.upgrade(alembic_config(connection), "head")
-            except (CommandError, SQLAlchemyError) as exc:
-                raise StoreError(
-                    f"migrating the database at {masked(url)} failed ({reason(exc)}): "
-                    "fix the cause and run `kubecap db upgrade` again"
-                ) from exc
-            return head_revision()
+            _upgrade(connection, url)
+        return head_revision()
+    except (CommandError, SQLAlchemyError) as exc:
+        raise StoreError(
+            f"migrating the database at {masked(url)} failed ({reason(exc)}): "
+            "fix the cause and run `kubecap db upgrade` again"
+        ) from exc
     finally:
         engine.dispose()
+
+
+def _upgrade(connection: Connection, url: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
+    current = current_revision(connection)
+    if current == head_revision():
+        return
+    if current is not None and not known_revision(current):
+        raise newer_than_code(url, current)
+    command.upgrade(alembic_config(connection), "head")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kubecap.domain.window import DailyWindow
 from kubecap.store.schema import Cluster
-from kubecap.store.schema import CollectionRun as RunRow
+from kubecap.store.schema import CollectionRunRow as RunRow
 from kubecap.store.upsert import chunks, insert
 
 FAILED_RETRY_PREFIX = "latest retry failed: "

@@ -146,7 +146,7 @@ class UsageDaily(Base):
     samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
-class CollectionRun(Base):
+class CollectionRunRow(Base):
     """The outcome of collecting one window of one cluster's day."""
 
     __tablename__ = "collection_runs"

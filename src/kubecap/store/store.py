@@ -39,6 +39,7 @@ class Store:
     """Usage history in a SQL database; open it with ``await Store.open(url)``."""
 
     def __init__(self, engine: AsyncEngine, url: str) -> None:
+        """Internal: use ``Store.open``, which checks the revision first."""
         self._engine = engine
         self._url = url
 

@@ -1,0 +1,3 @@
+from kubecap.cli.app import main
+
+main()

@@ -1,0 +1,131 @@
+"""Commands of the usage history: collect, report, demo."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kubecap import wiring
+from kubecap.cli.common import ClusterOption, ConfigOption, DatabaseOption, FormatOption, ReportFormat, err, run
+from kubecap.config import ClusterSettings, Settings, load_settings
+from kubecap.domain.usage import UsageProfile
+from kubecap.domain.window import DailyWindow, parse_timezone
+from kubecap.errors import ConfigError
+from kubecap.metrics.collector import CollectionReport, Outcome, collect, plan_windows
+from kubecap.ports import UsageSource, UsageStore
+from kubecap.report.formatters import FORMATTERS
+from kubecap.report.usage import default_window, usage_report
+
+
+def collect_command(
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many local days, today included.")] = 14,
+    cluster: ClusterOption = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Read one cluster named 'default' from this Prometheus URL.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Collect again windows that are already complete.")] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Collect daily peak-window and whole-day usage from Prometheus into the store."""
+    settings = load_settings(config, database_url=database_url, prometheus_url=prometheus_url)
+    clusters = settings.cluster(cluster)
+    if not clusters:
+        raise ConfigError(
+            "no cluster is configured: pass --prometheus-url, set KUBECAP_PROMETHEUS_URL, or list clusters in --config"
+        )
+    for report in run(collect_clusters(settings, clusters, days, force)):
+        print_collection(report)
+
+
+async def collect_clusters(
+    settings: Settings, clusters: list[ClusterSettings], days: int, force: bool
+) -> list[CollectionReport]:
+    now = datetime.now(UTC)
+    reports = []
+    async with wiring.store(settings) as store:
+        for cluster in clusters:
+            windows = plan_windows(days, cluster.peaks(), parse_timezone(cluster.timezone), now)
+            async with wiring.usage_source(cluster) as source:
+                reports.append(await _collect_with_progress(source, store, windows, now, force))
+    return reports
+
+
+async def _collect_with_progress(
+    source: UsageSource, store: UsageStore, windows: list[DailyWindow], now: datetime, force: bool
+) -> CollectionReport:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(f"collecting {source.cluster}", total=len(windows))
+
+        def advance(window: DailyWindow, outcome: Outcome) -> None:
+            bar.update(task, advance=1, description=f"{source.cluster} {window.day} {window.name}: {outcome}")
+
+        return await collect(source, store, windows, now=now, force=force, progress=advance)
+
+
+def print_collection(report: CollectionReport) -> None:
+    parts = [f"{report.count(o)} {o.value}" for o in Outcome if report.count(o)]
+    err.print(f"{report.cluster}: {', '.join(parts)}; {report.rows} rows from {report.queries} queries")
+    for warning in report.warnings:
+        err.print(f"  warning: {warning}")
+
+
+def report_command(
+    cluster: ClusterOption = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window to report: a peak window like 10:00-11:30, or 'day'.")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
+    output: FormatOption = ReportFormat.table,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Usage against requests per workload container, from the stored history."""
+    settings = load_settings(config, database_url=database_url)
+    print_report(settings, cluster=cluster, window=window, namespace=namespace, output=output)
+
+
+def print_report(
+    settings: Settings, *, cluster: str | None, window: str | None, namespace: str | None, output: ReportFormat
+) -> None:
+    async def load() -> list[UsageProfile]:
+        async with wiring.store(settings) as store:
+            return list(await store.usage(cluster=cluster, namespace=namespace))
+
+    profiles = run(load())
+    chosen = window or default_window(profiles)
+    if chosen is None:
+        raise ConfigError("the store holds no usage yet: run `kubecap collect` first")
+    rows = usage_report(profiles, chosen)
+    if not rows:
+        raise ConfigError(f"no usage rows for window {chosen!r}: pick a collected window with --window")
+    FORMATTERS[output.value](rows, sys.stdout)
+
+
+def demo_command(
+    days: Annotated[int, typer.Option(min=1, max=30, help="Days of simulated history to collect.")] = 14,
+    output: FormatOption = ReportFormat.table,
+) -> None:
+    """Collect the bundled demo cluster (real traces) into a temporary SQLite file and report it."""
+    with tempfile.TemporaryDirectory(prefix="kubecap-demo-") as tmp:
+        overrides: dict[str, Any] = {
+            "database_url": f"sqlite:///{Path(tmp) / 'demo.db'}",
+            "clusters": [wiring.demo_cluster()],
+        }
+        settings = load_settings(None, **overrides)
+        for collected in run(collect_clusters(settings, list(settings.clusters), days, force=False)):
+            print_collection(collected)
+        print_report(settings, cluster=None, window=None, namespace=None, output=output)

@@ -1,0 +1,215 @@
+"""The simulated cluster: a UsageSource without Prometheus, and OpenMetrics for a real one.
+
+kubecap needs usage history for its demo, its tests and its benchmarks, and the contract
+test needs a second implementation of docs/collection.md to hold the PromQL catalogue to.
+A scenario (YAML: namespaces, workloads, containers, requests/limits, replicas, rollouts and
+usage shapes following real traces) is turned into the raw series a cluster would export;
+from those the simulated source computes the daily profiles directly, the same way
+Prometheus 2.x would, and it can also write them as OpenMetrics for ``promtool tsdb
+create-blocks-from openmetrics``.
+
+Public API (everything else in ``sim_*`` modules is internal):
+
+    Scenario                                   pydantic model of a scenario (sim_scenario)
+    load_scenario(path: Path) -> Scenario      read and validate a YAML file (ConfigError on any problem)
+    scenario_from_yaml(text: str, *, source: str = "scenario") -> Scenario
+    demo_scenario() -> Scenario                the bundled scenarios/demo.yaml
+    generate_scenario(workloads: int, pods_per_workload: int, days: int,
+                      end: datetime | "now" = "now", seed: int = 0, *,
+                      cluster: str = "bench", timezone: str = "UTC") -> Scenario
+    trace_names() -> tuple[str, ...]           the bundled real traces a scenario can use
+
+    class SimulatedSource(scenario: Scenario, *, step: int = 60, now: datetime | None = None)
+        .cluster -> str                        the scenario's cluster name (UsageSource)
+        .scenario -> Scenario
+        .period -> tuple[datetime, datetime]   UTC start and end of the simulated history
+        .peak_windows -> list[PeakWindow]      the scenario's peak windows
+        .data() -> SimData                     the generated arrays (generated once, on first use)
+        async .window_usage(window: DailyWindow) -> WindowUsage     (UsageSource)
+        .profiles(window: DailyWindow) -> list[UsageProfile]        the same, synchronously
+        .write_openmetrics(out_dir: Path, *, extra_labels: Mapping[str, str] = {},
+                           static_every: int = 1) -> list[Path]    one file per 2-hour block
+
+``now`` resolves ``end: now`` once, when the source is built (default: the current minute).
+Windows reaching outside the simulated period simply have fewer points (a warning says so);
+a workload container without any CPU point in a window has no row.
+
+Where the simulated source approximates Prometheus: none for the figures themselves (the
+same samples, the same range/lookback/extrapolation rules, see sim_profile); the averages
+across pods and the reset corrections may be summed in another order (a few ulps). The
+simulated cluster itself is a model (see sim_generate): pods start and end on exact instants,
+CFS periods are counted for every 100 ms of a container's life, and throttling ramps with
+demand near the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from kubecap.domain.usage import UsageProfile
+from kubecap.domain.window import DailyWindow, PeakWindow
+from kubecap.domain.workload import WorkloadRef
+from kubecap.errors import ConfigError
+from kubecap.metrics.sim_generate import PAGE, SimData, generate
+from kubecap.metrics.sim_openmetrics import write_openmetrics as _write_openmetrics
+from kubecap.metrics.sim_profile import LOOKBACK, WindowSamples, window_figures
+from kubecap.metrics.sim_scenario import (
+    Scenario,
+    demo_scenario,
+    generate_scenario,
+    load_scenario,
+    scenario_from_yaml,
+)
+from kubecap.metrics.sim_traces import trace_names
+from kubecap.ports import WindowUsage
+
+__all__ = [
+    "Scenario",
+    "SimData",
+    "SimulatedSource",
+    "demo_scenario",
+    "generate_scenario",
+    "load_scenario",
+    "scenario_from_yaml",
+    "trace_names",
+]
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+class SimulatedSource:
+    """A UsageSource over a simulated cluster (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, *, step: int = 60, now: datetime | None = None) -> None:
+        if step < 1:
+            raise ConfigError(f"evaluation step {step}s is not positive; use the default of 60s")
+        self._scenario = scenario
+        self._step = step
+        self._period = scenario.period(now or datetime.now(UTC))
+        self._data: SimData | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def cluster(self) -> str:
+        return self._scenario.cluster
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        return self._period
+
+    @property
+    def peak_windows(self) -> list[PeakWindow]:
+        return [PeakWindow.parse(spec) for spec in self._scenario.peak_windows]
+
+    def data(self) -> SimData:
+        """The simulated series (generated on first use; thread-safe)."""
+        with self._lock:
+            if self._data is None:
+                self._data = generate(self._scenario, now=self._period[1])
+            return self._data
+
+    async def window_usage(self, window: DailyWindow) -> WindowUsage:
+        # Generation and the figures are CPU work on big arrays: keep them off the event loop.
+        profiles = await asyncio.to_thread(self.profiles, window)
+        warnings = []
+        start, end = self._period
+        if window.start < start or window.end > end:
+            warnings.append(
+                f"window {window.name} of {window.day} reaches outside the simulated period "
+                f"{start:%Y-%m-%d %H:%M}-{end:%Y-%m-%d %H:%M} UTC: its figures rest on fewer points"
+            )
+        return WindowUsage(profiles=profiles, queries=0, warnings=warnings)
+
+    def profiles(self, window: DailyWindow) -> list[UsageProfile]:
+        """Rows of every workload container with CPU data in ``window``."""
+        data = self.data()
+        first = int(window.start.timestamp())
+        points = first + self._step * np.arange(1, window.seconds // self._step + 1, dtype=np.int64)
+        if len(points) == 0:
+            return []
+        i0 = int(np.searchsorted(data.times, points[0] - LOOKBACK, "left"))
+        i1 = int(np.searchsorted(data.times, points[-1], "right"))
+        if i0 >= i1:
+            return []
+        figures = window_figures(_window_samples(data, i0, i1), points)
+        rows = []
+        for r in np.flatnonzero(figures.samples > 0):
+            w, container = data.rows[r]
+            workload = data.workloads[w]
+            rows.append(
+                UsageProfile(
+                    workload=WorkloadRef(self.cluster, workload.namespace, workload.kind, workload.name),
+                    container=container,
+                    day=window.day,
+                    window=window.name,
+                    replicas_min=_value(figures.replicas_min[r]),
+                    replicas_avg=_value(figures.replicas_avg[r]),
+                    replicas_max=_value(figures.replicas_max[r]),
+                    cpu_p50=_value(figures.cpu_quantiles[r, 0]),
+                    cpu_p90=_value(figures.cpu_quantiles[r, 1]),
+                    cpu_p95=_value(figures.cpu_quantiles[r, 2]),
+                    cpu_p99=_value(figures.cpu_quantiles[r, 3]),
+                    cpu_max=_value(figures.cpu_max[r]),
+                    mem_p95=_value(figures.mem_quantiles[r, 0]),
+                    mem_max=_value(figures.mem_max[r]),
+                    cpu_request=_value(figures.resources[r, 0]),
+                    cpu_limit=_value(figures.resources[r, 1]),
+                    mem_request=_value(figures.resources[r, 2]),
+                    mem_limit=_value(figures.resources[r, 3]),
+                    cpu_throttle_ratio=_value(figures.throttle_ratio[r]),
+                    oom_kills=_value(figures.oom_kills[r]),
+                    restarts=_value(figures.restarts[r]),
+                    samples=int(figures.samples[r]),
+                )
+            )
+        return rows
+
+    def write_openmetrics(
+        self, out_dir: Path, *, extra_labels: Mapping[str, str] = _NO_LABELS, static_every: int = 1
+    ) -> list[Path]:
+        """OpenMetrics files for promtool, one per 2-hour-aligned block, in time order."""
+        return _write_openmetrics(self.data(), out_dir, extra_labels=extra_labels, static_every=static_every)
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _window_samples(data: SimData, i0: int, i1: int) -> WindowSamples:
+    """The samples of scrape columns ``i0:i1`` in the form the pure figures take."""
+    present = data.pod_present[data.container_pod, i0:i1]
+    cfs = data.cfs >= 0
+    periods = np.zeros(present.shape)
+    throttled = np.zeros(present.shape)
+    periods[cfs] = data.cfs_periods[data.cfs[cfs], i0:i1]
+    throttled[cfs] = data.cfs_throttled[data.cfs[cfs], i0:i1]
+    restarts = data.restarts[:, i0:i1]
+    return WindowSamples(
+        times=data.times[i0:i1],
+        present=present,
+        # Integer microseconds / 1e6 is the double nearest to the decimal that the OpenMetrics
+        # export writes, which is what Prometheus parses: both sides see the same numbers.
+        cpu=data.cpu_us[:, i0:i1] / 1e6,
+        memory=data.memory_pages[:, i0:i1].astype(np.float64) * PAGE,
+        cfs=cfs,
+        periods=periods,
+        throttled=throttled,
+        restarts=restarts.astype(np.float64),
+        oom=present & (restarts > 0),
+        resources=data.resources,
+        row=data.container_row,
+        row_workload=np.array([w for w, _ in data.rows], dtype=np.int64),
+        replicas=data.ready[:, i0:i1].astype(np.float64),
+        replicas_present=np.ones((len(data.workloads), i1 - i0), dtype=bool),
+    )
