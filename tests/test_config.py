@@ -90,3 +90,17 @@ def test_unknown_cluster_name() -> None:
     settings = load_settings(prometheus_url="http://127.0.0.1:9090")
     with pytest.raises(ConfigError, match="unknown cluster 'x' \\(known: default\\)"):
         settings.cluster("x")
+
+
+def test_evaluation_steps_must_align_with_windows() -> None:
+    cluster = {"name": "a", "simulated": "demo"}
+    with pytest.raises(ConfigError, match="step_seconds 45 must divide 60"):
+        load_settings(clusters=[{**cluster, "step_seconds": 45}])
+    with pytest.raises(ConfigError, match="day_step_seconds 700 must divide 900"):
+        load_settings(clusters=[{**cluster, "day_step_seconds": 700}])
+    assert (
+        load_settings(clusters=[{**cluster, "step_seconds": 30, "day_step_seconds": 900}])
+        .clusters[0]
+        .step_seconds
+        == 30
+    )

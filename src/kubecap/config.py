@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kubecap.domain.window import PeakWindow, WindowError, parse_timezone
@@ -82,6 +90,53 @@ class PrometheusSettings(_Strict):
         return self.bearer_token.get_secret_value() if self.bearer_token else None
 
 
+class KubernetesSettings(_Strict):
+    """How kubecap reaches a cluster's apiserver (for operations, the webhook and taints)."""
+
+    kubeconfig: Path | None = Field(
+        None, description="kubeconfig file (default: KUBECONFIG or ~/.kube/config)"
+    )
+    context: str | None = Field(None, description="kubeconfig context (default: its current-context)")
+    in_cluster: bool = Field(False, description="use the pod's service account instead of a kubeconfig")
+    qps: float = Field(20.0, gt=0, le=1000, description="client-side request rate limit")
+    burst: int = Field(40, ge=1, le=5000, description="requests allowed at once above the rate")
+    timeout_seconds: float = Field(10.0, gt=0, le=600)
+    retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> KubernetesSettings:
+        if self.in_cluster and (self.kubeconfig or self.context):
+            raise ValueError("set either in_cluster or kubeconfig/context, not both")
+        return self
+
+
+class NotificationChannelSettings(_Strict):
+    """One notification channel: apprise URLs (they hold secrets), optionally limited to
+    some clusters and event kinds (task_result, webhook_rejection, unmanaged_workload,
+    node_taint, collection_failure)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    urls: list[SecretStr] = Field(min_length=1)
+    clusters: list[str] = Field(default_factory=list)
+    events: list[str] = Field(default_factory=list)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        known = ("task_result", "webhook_rejection", "unmanaged_workload", "node_taint", "collection_failure")
+        for event in value:
+            if event not in known:
+                raise ValueError(f"unknown event kind {event!r}: use one of {', '.join(known)}")
+        return value
+
+
+class NotificationSettings(_Strict):
+    base_url: str | None = Field(None, description="UI address; messages link to the page of the event")
+    attempts: int = Field(3, ge=1, le=10)
+    backoff_seconds: float = Field(1.0, ge=0, le=300, description="first retry delay; doubles each retry")
+    channels: list[NotificationChannelSettings] = Field(default_factory=list)
+
+
 class ClusterSettings(_Strict):
     """One cluster: where its metrics are, how to select it in a shared store, its local time."""
 
@@ -96,8 +151,13 @@ class ClusterSettings(_Strict):
     )
     timezone: str = "UTC"
     peak_windows: list[str] = Field(default_factory=lambda: ["10:00-11:30"])
-    step_seconds: int = Field(60, ge=10, le=3600, description="resolution of the evaluation points")
+    step_seconds: int = Field(60, description="seconds between evaluation points of peak windows; divides 60")
+    day_step_seconds: int = Field(
+        300,
+        description="seconds between evaluation points of the whole day; divides 900 (each sample counted once at 300)",
+    )
     series_budget: int = Field(20_000, ge=100, description="container series per query before chunking")
+    kubernetes: KubernetesSettings | None = Field(None, description="apiserver access, for operations")
 
     @field_validator("name")
     @classmethod
@@ -130,6 +190,26 @@ class ClusterSettings(_Strict):
             raise ValueError("peak_windows lists the same window twice")
         return names
 
+    @field_validator("step_seconds")
+    @classmethod
+    def _step(cls, value: int) -> int:
+        # Peak windows start on a whole minute; Prometheus aligns subquery points to multiples of the step.
+        if value <= 0 or 60 % value:
+            raise ValueError(
+                f"step_seconds {value} must divide 60 (10, 15, 20, 30 or 60) so points align with windows"
+            )
+        return value
+
+    @field_validator("day_step_seconds")
+    @classmethod
+    def _day_step(cls, value: int) -> int:
+        # Local midnights fall on quarter hours of UTC in every time zone.
+        if value <= 0 or 900 % value:
+            raise ValueError(
+                f"day_step_seconds {value} must divide 900 (e.g. 60, 300 or 900) so points align with days"
+            )
+        return value
+
     @field_validator("cluster_label")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
@@ -141,7 +221,9 @@ class ClusterSettings(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> ClusterSettings:
         if (self.prometheus is None) == (self.simulated is None):
-            raise ValueError(f"cluster {self.name!r} needs exactly one of 'prometheus' (with a url) or 'simulated'")
+            raise ValueError(
+                f"cluster {self.name!r} needs exactly one of 'prometheus' (with a url) or 'simulated'"
+            )
         return self
 
     def peaks(self) -> list[PeakWindow]:
@@ -161,6 +243,7 @@ class Settings(BaseSettings):
         None, description="shortcut for one cluster named 'default' read from this Prometheus"
     )
     clusters: list[ClusterSettings] = Field(default_factory=list)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @model_validator(mode="after")
     def _clusters(self) -> Settings:
@@ -180,7 +263,9 @@ class Settings(BaseSettings):
         chosen = [c for c in self.clusters if c.name == name]
         if not chosen:
             known = ", ".join(c.name for c in self.clusters) or "none configured"
-            raise ConfigError(f"unknown cluster {name!r} (known: {known}): check --cluster or the config file")
+            raise ConfigError(
+                f"unknown cluster {name!r} (known: {known}): check --cluster or the config file"
+            )
         return chosen
 
     @classmethod

@@ -77,7 +77,11 @@ def prometheus_options(settings: PrometheusSettings) -> PrometheusOptions:
 async def usage_source(cluster: ClusterSettings) -> AsyncIterator[UsageSource]:
     """The cluster's usage source: its Prometheus, or its simulated scenario."""
     if cluster.prometheus is None:
-        yield SimulatedSource(scenario(cluster.simulated or DEMO_SCENARIO), step=cluster.step_seconds)
+        yield SimulatedSource(
+            scenario(cluster.simulated or DEMO_SCENARIO),
+            step=cluster.step_seconds,
+            day_step=cluster.day_step_seconds,
+        )
         return
     async with PrometheusClient(prometheus_options(cluster.prometheus)) as client:
         yield PrometheusUsageSource(
@@ -85,6 +89,7 @@ async def usage_source(cluster: ClusterSettings) -> AsyncIterator[UsageSource]:
             cluster=cluster.name,
             cluster_label=cluster.cluster_label,
             step_s=cluster.step_seconds,
+            day_step_s=cluster.day_step_seconds,
             series_budget=cluster.series_budget,
         )
 
@@ -97,7 +102,9 @@ def check_files(settings: Settings) -> list[str]:
         if prom is not None:
             for label, path in (("ca_file", prom.ca_file), ("bearer_token_file", prom.bearer_token_file)):
                 if path is not None and not path.is_file():
-                    problems.append(f"clusters.{cluster.name}.prometheus.{label}: {path} is not a readable file")
+                    problems.append(
+                        f"clusters.{cluster.name}.prometheus.{label}: {path} is not a readable file"
+                    )
         elif cluster.simulated is not None:
             try:
                 scenario(cluster.simulated)

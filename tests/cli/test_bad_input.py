@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 
-def kubecap(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def kubecap(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KUBECAP_")}
     return subprocess.run(
         [sys.executable, "-m", "kubecap.cli", *args],
@@ -49,7 +51,9 @@ def test_config_check_lists_every_problem(tmp_path: Path) -> None:
 
 def test_config_check_accepts_a_valid_file(tmp_path: Path) -> None:
     config = tmp_path / "k.yaml"
-    config.write_text(f"database_url: sqlite:///{tmp_path}/k.db\nclusters:\n  - {{name: a, prometheus: {{url: 'http://x'}}}}\n")
+    config.write_text(
+        f"database_url: sqlite:///{tmp_path}/k.db\nclusters:\n  - {{name: a, prometheus: {{url: 'http://x'}}}}\n"
+    )
     result = kubecap("config", "check", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "settings are valid; clusters: a" in result.stdout
@@ -65,7 +69,10 @@ def test_collect_from_unreachable_prometheus(tmp_path: Path) -> None:
 
 def test_collect_with_a_database_that_does_not_connect() -> None:
     result = kubecap(
-        "collect", "--prometheus-url", "http://127.0.0.1:1", "--database-url",
+        "collect",
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+        "--database-url",
         f"postgresql://nobody@127.0.0.1:{closed_port()}/nothing",
     )
     assert_one_clear_error(result, "database")

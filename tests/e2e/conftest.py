@@ -62,8 +62,10 @@ namespaces:
           memory: {constant: 30Mi}
 """
 
-TWIN_YAML = CONTRACT_YAML.replace("cluster: contract", "cluster: twin").replace("seed: 7", "seed: 99").replace(
-    "crane_daily", "google_cpu"
+TWIN_YAML = (
+    CONTRACT_YAML.replace("cluster: contract", "cluster: twin")
+    .replace("seed: 7", "seed: 99")
+    .replace("crane_daily", "google_cpu")
 )
 
 NO_KSM_PREFIXES = ("container_",)
@@ -101,7 +103,9 @@ def simulated_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     root = tmp_path_factory.mktemp("contract")
     contract = scenario_from_yaml(CONTRACT_YAML, source="contract scenario")
     twin = scenario_from_yaml(TWIN_YAML, source="twin scenario")
-    files = SimulatedSource(contract).write_openmetrics(root / "contract", extra_labels={"cluster": "contract"})
+    files = SimulatedSource(contract).write_openmetrics(
+        root / "contract", extra_labels={"cluster": "contract"}
+    )
     files += SimulatedSource(twin).write_openmetrics(root / "twin", extra_labels={"cluster": "twin"})
     no_ksm = SimulatedSource(twin).write_openmetrics(root / "raw-no-ksm", extra_labels={"cluster": "no-ksm"})
     files += _only_cadvisor(no_ksm, root / "no-ksm")

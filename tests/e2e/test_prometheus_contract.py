@@ -71,8 +71,12 @@ async def test_prometheus_rows_match_the_simulated_rows(simulated_prometheus: Si
     assert not problems, "\n".join(problems[:40])
 
 
-async def test_a_rollout_inside_a_window_keeps_one_row_per_workload(simulated_prometheus: SimulatedPrometheus) -> None:
-    peak = next(w for w in contract_windows(simulated_prometheus) if w.day == DAYS[2] and w.name == "10:00-11:30")
+async def test_a_rollout_inside_a_window_keeps_one_row_per_workload(
+    simulated_prometheus: SimulatedPrometheus,
+) -> None:
+    peak = next(
+        w for w in contract_windows(simulated_prometheus) if w.day == DAYS[2] and w.name == "10:00-11:30"
+    )
     async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
         rows = (await source(client, "contract").window_usage(peak)).profiles
     web = [p for p in rows if p.workload.name == "web"]
@@ -97,7 +101,7 @@ async def test_batched_not_per_workload(simulated_prometheus: SimulatedPrometheu
     async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
         usage = await source(client, "contract").window_usage(window)
     assert len(usage.profiles) == 4
-    assert usage.queries == 8  # presence, series count, then 6 figure queries for the whole cluster
+    assert usage.queries == 9  # presence, series count, owners, then 6 figure queries for the whole cluster
 
 
 async def test_a_cluster_label_matching_nothing_is_named(simulated_prometheus: SimulatedPrometheus) -> None:
@@ -111,7 +115,9 @@ async def test_a_cluster_label_matching_nothing_is_named(simulated_prometheus: S
 async def test_missing_kube_state_metrics_is_named(simulated_prometheus: SimulatedPrometheus) -> None:
     window = contract_windows(simulated_prometheus)[0]
     async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
-        with pytest.raises(MissingSeriesError, match="no kube_pod_owner series .* is kube-state-metrics scraped?"):
+        with pytest.raises(
+            MissingSeriesError, match=r"no kube_pod_owner series .* is kube-state-metrics scraped\?"
+        ):
             await source(client, "no-ksm").window_usage(window)
 
 
@@ -122,4 +128,3 @@ async def test_a_window_without_data_is_empty(simulated_prometheus: SimulatedPro
         usage = await source(client, "contract").window_usage(window)
     assert usage.profiles == []
     assert usage.warnings == ["no series in this window"]
-

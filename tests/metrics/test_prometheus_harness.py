@@ -109,3 +109,11 @@ async def test_backfill_runs_one_promtool_per_block_file_in_parallel(
     ):
         (series,) = await client.range("kubecap_test_blocks", history_start, end, step_s=3600)
     assert series.values.tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+
+
+def test_a_relative_data_dir_is_the_callers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prometheus runs in its own working directory; a relative path must still mean the caller's."""
+    monkeypatch.chdir(tmp_path)
+    with PrometheusServer(Path("relative-data")) as server:
+        assert server.data_dir == tmp_path / "relative-data"
+    assert (tmp_path / "relative-data").is_dir()

@@ -11,7 +11,15 @@ import pytest
 
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.metrics.prometheus_source import pack_namespaces
-from kubecap.metrics.promql import OPTIONAL_SERIES, REQUIRED_SERIES, Catalogue, Scope, WindowShape, escape, regex_escape
+from kubecap.metrics.promql import (
+    OPTIONAL_SERIES,
+    REQUIRED_SERIES,
+    Catalogue,
+    Scope,
+    WindowShape,
+    escape,
+    regex_escape,
+)
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "catalogue.promql"
 SHAPE = WindowShape(range_ms=5_400_000, step_s=60)
@@ -19,9 +27,10 @@ SHAPE = WindowShape(range_ms=5_400_000, step_s=60)
 
 def all_queries(cat: Catalogue) -> dict[str, str]:
     return {
-        "cpu_steps": cat.cpu_steps(SHAPE),
-        "memory_steps": cat.memory_steps(),
-        "ready_replicas_steps": cat.ready_replicas_steps(),
+        "ownership": cat.ownership(SHAPE),
+        "cpu": cat.cpu(SHAPE),
+        "memory": cat.memory(SHAPE),
+        "ready_replicas": cat.ready_replicas(SHAPE),
         "resources": cat.resources(SHAPE),
         "throttling": cat.throttling(SHAPE),
         "restarts": cat.restarts(SHAPE),
@@ -56,7 +65,9 @@ def test_catalogue_snapshot() -> None:
     text = "".join(f"# {name}\n{query}\n\n" for name, query in all_queries(cat).items())
     if os.environ.get("KUBECAP_UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
         SNAPSHOT.write_text(text)
-    assert text == SNAPSHOT.read_text(), "the catalogue changed: review it and rerun with KUBECAP_UPDATE_SNAPSHOTS=1"
+    assert text == SNAPSHOT.read_text(), (
+        "the catalogue changed: review it and rerun with KUBECAP_UPDATE_SNAPSHOTS=1"
+    )
 
 
 def test_pack_namespaces_first_fit_decreasing() -> None:
@@ -66,11 +77,11 @@ def test_pack_namespaces_first_fit_decreasing() -> None:
 
 
 @pytest.mark.prometheus
-async def test_every_query_is_accepted_by_a_real_prometheus(prometheus_url: str, history_start: datetime) -> None:
+async def test_every_query_is_accepted_by_a_real_prometheus(
+    prometheus_url: str, history_start: datetime
+) -> None:
     cat = Catalogue(Scope.for_cluster({"cluster": "prod"}).with_namespaces(["shop"]))
     at = history_start + timedelta(hours=1)
     async with PrometheusClient(PrometheusOptions(url=prometheus_url, retries=0)) as client:
         for query in all_queries(cat).values():
             assert await client.instant(query, at) == []
-        for query in (cat.cpu_steps(SHAPE), cat.memory_steps(), cat.ready_replicas_steps()):
-            assert await client.range(query, at - timedelta(minutes=30), at, 60) == []

@@ -6,11 +6,13 @@ stderr); 3 a named object does not exist; 1 an unexpected error (a bug: please r
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import typer
 
-from kubecap.cli import admin, usage
+from kubecap.cli import admin, ops, usage
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -24,6 +26,12 @@ config_app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+tasks_app = typer.Typer(
+    help="Scheduled operations: list, add, cancel, pause, resume, history, run.", no_args_is_help=True
+)
+notify_app = typer.Typer(help="Notification channels.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(notify_app, name="notify")
 
 app.command("collect")(usage.collect_command)
 app.command("report")(usage.report_command)
@@ -31,6 +39,17 @@ app.command("demo")(usage.demo_command)
 app.command("version")(admin.version_command)
 config_app.command("check")(admin.config_check_command)
 db_app.command("upgrade")(admin.db_upgrade_command)
+app.command("scale")(ops.scale_command)
+app.command("restart")(ops.restart_command)
+app.command("audit")(ops.audit_command)
+tasks_app.command("list")(ops.tasks_list_command)
+tasks_app.command("add")(ops.tasks_add_command)
+tasks_app.command("cancel")(ops.tasks_cancel_command)
+tasks_app.command("pause")(ops.tasks_pause_command)
+tasks_app.command("resume")(ops.tasks_resume_command)
+tasks_app.command("history")(ops.tasks_history_command)
+tasks_app.command("run")(ops.tasks_run_command)
+notify_app.command("test")(ops.notify_test_command)
 
 
 def main() -> None:
@@ -41,5 +60,15 @@ def main() -> None:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted: windows already written are kept; run the command again to resume")
+        err.print("interrupted: what was already written is kept; run the command again to resume")
         sys.exit(130)
+    except Exception as exc:
+        # A bug, not a user error: say so in one line; the traceback on request.
+        if os.environ.get("KUBECAP_DEBUG"):
+            traceback.print_exc()
+        err.print(
+            f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} (a bug in kubecap: please report it;"
+            " set KUBECAP_DEBUG=1 for the traceback)",
+            highlight=False,
+        )
+        sys.exit(1)

@@ -15,12 +15,15 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML settings file (or KUBECAP_CONFIG).", show_default=False)
+    Path | None,
+    typer.Option("--config", "-c", help="YAML settings file (or KUBECAP_CONFIG).", show_default=False),
 ]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
-        "--database-url", help="sqlite:///path or postgresql://... (or KUBECAP_DATABASE_URL).", show_default=False
+        "--database-url",
+        help="sqlite:///path or postgresql://... (or KUBECAP_DATABASE_URL).",
+        show_default=False,
     ),
 ]
 ClusterOption = Annotated[str | None, typer.Option("--cluster", help="Only this cluster (default: all).")]

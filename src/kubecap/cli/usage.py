@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +12,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kubecap import wiring
-from kubecap.cli.common import ClusterOption, ConfigOption, DatabaseOption, FormatOption, ReportFormat, err, run
+from kubecap.cli.common import (
+    ClusterOption,
+    ConfigOption,
+    DatabaseOption,
+    FormatOption,
+    ReportFormat,
+    err,
+    run,
+)
 from kubecap.config import ClusterSettings, Settings, load_settings
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow, parse_timezone
@@ -29,29 +37,47 @@ def collect_command(
     prometheus_url: Annotated[
         str | None, typer.Option(help="Read one cluster named 'default' from this Prometheus URL.")
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Last local day to collect, YYYY-MM-DD (default: today).", show_default=False),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Collect again windows that are already complete.")] = False,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Collect daily peak-window and whole-day usage from Prometheus into the store."""
+    """Collect daily peak-window and whole-day usage from Prometheus into the store.
+
+    Windows that have not ended are skipped, windows already complete are kept (unless
+    --force), and an interrupted run resumes where it stopped when run again.
+    """
+    last_day = _parse_day(until)
     settings = load_settings(config, database_url=database_url, prometheus_url=prometheus_url)
     clusters = settings.cluster(cluster)
     if not clusters:
         raise ConfigError(
             "no cluster is configured: pass --prometheus-url, set KUBECAP_PROMETHEUS_URL, or list clusters in --config"
         )
-    for report in run(collect_clusters(settings, clusters, days, force)):
+    for report in run(collect_clusters(settings, clusters, days, force, until=last_day)):
         print_collection(report)
 
 
+def _parse_day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--until {text!r} is not a date: write it as YYYY-MM-DD") from None
+
+
 async def collect_clusters(
-    settings: Settings, clusters: list[ClusterSettings], days: int, force: bool
+    settings: Settings, clusters: list[ClusterSettings], days: int, force: bool, *, until: date | None = None
 ) -> list[CollectionReport]:
     now = datetime.now(UTC)
     reports = []
     async with wiring.store(settings) as store:
         for cluster in clusters:
-            windows = plan_windows(days, cluster.peaks(), parse_timezone(cluster.timezone), now)
+            windows = plan_windows(days, cluster.peaks(), parse_timezone(cluster.timezone), now, until=until)
             async with wiring.usage_source(cluster) as source:
                 reports.append(await _collect_with_progress(source, store, windows, now, force))
     return reports
@@ -99,7 +125,12 @@ def report_command(
 
 
 def print_report(
-    settings: Settings, *, cluster: str | None, window: str | None, namespace: str | None, output: ReportFormat
+    settings: Settings,
+    *,
+    cluster: str | None,
+    window: str | None,
+    namespace: str | None,
+    output: ReportFormat,
 ) -> None:
     async def load() -> list[UsageProfile]:
         async with wiring.store(settings) as store:

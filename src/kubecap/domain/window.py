@@ -41,7 +41,9 @@ def parse_timezone(name: str) -> ZoneInfo:
 def _clock(hours: str, minutes: str, spec: str) -> time:
     h, m = int(hours), int(minutes)
     if h > 23 or m > 59:
-        raise WindowError(f"invalid peak window {spec!r}: hours run 00-23 and minutes 00-59, e.g. '10:00-11:30'")
+        raise WindowError(
+            f"invalid peak window {spec!r}: hours run 00-23 and minutes 00-59, e.g. '10:00-11:30'"
+        )
     return time(h, m)
 
 
@@ -56,11 +58,15 @@ class PeakWindow:
     def parse(cls, spec: str) -> PeakWindow:
         match = _SPEC.match(spec or "")
         if match is None:
-            raise WindowError(f"invalid peak window {spec!r}: write it as HH:MM-HH:MM in local time, e.g. '10:00-11:30'")
+            raise WindowError(
+                f"invalid peak window {spec!r}: write it as HH:MM-HH:MM in local time, e.g. '10:00-11:30'"
+            )
         start = _clock(match[1], match[2], spec)
         end = _clock(match[3], match[4], spec)
         if start == end:
-            raise WindowError(f"invalid peak window {spec!r}: start and end are equal; a window needs a length")
+            raise WindowError(
+                f"invalid peak window {spec!r}: start and end are equal; a window needs a length"
+            )
         return cls(start, end)
 
     @property

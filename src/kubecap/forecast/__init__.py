@@ -15,11 +15,20 @@ from kubecap.forecast.model import (
     EstimatorSpec,
     Forecast,
     ForecastConfig,
+    Member,
     Period,
     PeriodReport,
+    Regularised,
     Series,
 )
-from kubecap.forecast.pipeline import detect_period, detect_periods, forecast, forecast_many, series_to_batch
+from kubecap.forecast.pipeline import (
+    detect_period,
+    detect_periods,
+    forecast,
+    forecast_many,
+    regularise,
+    series_to_batch,
+)
 
 __all__ = [
     "DAY",
@@ -31,9 +40,11 @@ __all__ = [
     "EstimatorSpec",
     "Forecast",
     "ForecastConfig",
+    "Member",
     "Period",
     "PeriodReport",
     "Reason",
+    "Regularised",
     "Series",
     "asymmetric_error",
     "asymmetric_mape",
@@ -41,5 +52,6 @@ __all__ = [
     "detect_periods",
     "forecast",
     "forecast_many",
+    "regularise",
     "series_to_batch",
 ]

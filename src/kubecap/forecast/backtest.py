@@ -1,12 +1,17 @@
-"""Choose an estimator and a margin per series by rolling-origin backtests.
+"""Choose estimators and margins per series by rolling-origin backtests.
 
 No estimator wins everywhere: the per-phase maximum suits a series that repeats exactly,
-a seasonal quantile one with bursts, a level-adjusted profile one that grows. So each series
-is backtested: at the last ``origins`` points in time, one horizon apart, every estimator
-forecasts the next horizon from the history before that point only, and each margin is
-scored with the asymmetric error. The (estimator, margin) pair with the lowest mean error is
-used from the full history. The ratios actual/forecast seen in those backtests give the
-uncertainty band — an empirical (split-conformal style) interval, no distribution assumed.
+a loss-optimal seasonal statistic one with bursts, a level-adjusted profile one that
+grows. So each series is backtested: at the last ``origins`` points in time, one horizon
+apart, every estimator forecasts the next horizon from the history before that point only,
+and every margin is scored with the asymmetric error (older origins weigh ``recency``
+times less than the next newer one). Each estimator keeps its best margin; the ``ensemble``
+best estimators are averaged into the forecast. Averaging the few best rather than taking
+the single best is the classic cure for selection noise: with three days of backtest the
+winner is often a matter of luck (measured on the real traces, see docs/forecast.md).
+
+The ratios actual/forecast of that average over the same backtests give the uncertainty
+band — an empirical (split-conformal style) interval, no distribution assumed.
 """
 
 from __future__ import annotations
@@ -22,18 +27,22 @@ from kubecap.forecast.model import EstimatorSpec, FloatArray
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Per series (rows): the chosen forecast, band and backtest figures."""
+    """Per series (rows): the forecast, its band and what produced it."""
 
     values: FloatArray
     lower: FloatArray
     upper: FloatArray
-    estimator: NDArray[np.intp]
-    """Index into the specs; -1 where no backtest could be scored."""
-    margin: FloatArray
+    members: NDArray[np.intp]
+    """(rank, series): indices into the specs of the averaged estimators, best first; -1 = unused."""
+    margins: FloatArray
+    """(rank, series): the margin of each averaged estimator."""
+    member_errors: FloatArray
+    """(rank, series): each averaged estimator's weighted backtest error at its margin."""
     error: FloatArray
+    """Weighted backtest error of the average itself; NaN where nothing could be scored."""
     origins: NDArray[np.intp]
     candidate_errors: FloatArray
-    """(spec, series): mean backtest error of each estimator at its best margin."""
+    """(spec, series): each estimator's weighted backtest error at its best margin."""
 
 
 def fold(values: FloatArray, period: int, cycles: int) -> FloatArray:
@@ -43,11 +52,20 @@ def fold(values: FloatArray, period: int, cycles: int) -> FloatArray:
     return values[:, n - k * period :].reshape(s, k, period)
 
 
-def forecast_next(values: FloatArray, period: int, horizon: int, spec: EstimatorSpec, step: int) -> FloatArray:
+def forecast_next(
+    values: FloatArray, period: int, horizon: int, spec: EstimatorSpec, step: int
+) -> FloatArray:
     """Base forecast (no margin) of the ``horizon`` points after ``values``, per series."""
     cycle = estimators.predict(spec, fold(values, period, spec.cycles), step)
     reps = -(-horizon // period)
     return np.tile(cycle, (1, reps))[:, :horizon] if reps > 1 else cycle[:, :horizon]
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    weight: float
+    actual: FloatArray
+    bases: FloatArray  # (spec, series, time)
 
 
 def select(
@@ -56,7 +74,10 @@ def select(
     horizon: int,
     specs: tuple[EstimatorSpec, ...],
     margins: tuple[float, ...],
+    *,
     origins: int,
+    recency: float,
+    ensemble: int,
     band: float,
     step: int,
 ) -> Selection:
@@ -65,70 +86,86 @@ def select(
     m = np.asarray(margins, dtype=np.float64)
     test = min(horizon, period)
     sums = np.zeros((len(specs), m.size, s))
-    counts = np.zeros((len(specs), s))
+    weights = np.zeros((len(specs), s))
     scored = np.zeros(s, dtype=np.intp)
-    history_bases: list[tuple[FloatArray, FloatArray]] = []  # (actual, bases (spec, series, time))
-    for b in range(1, origins + 1):
-        origin = n - b * test
+    history: list[_Origin] = []
+    for b in range(origins):
+        origin = n - (b + 1) * test
         if origin < period:
             break
-        history = values[:, :origin]
+        weight = recency**b
         actual = values[:, origin : origin + test]
-        bases = np.stack([forecast_next(history, period, test, spec, step) for spec in specs])
+        bases = np.stack([forecast_next(values[:, :origin], period, test, spec, step) for spec in specs])
         for c in range(len(specs)):
             err, cnt = loss.margin_error_sums(actual, bases[c], m)
-            sums[c] += err
-            counts[c] += cnt
+            sums[c] += weight * err
+            weights[c] += weight * cnt
         scored += (np.isfinite(actual) & (actual > 0)).any(axis=1)
-        history_bases.append((actual, bases))
+        history.append(_Origin(weight, actual, bases))
 
-    mean = np.divide(sums, counts[:, None, :], out=np.full(sums.shape, np.inf), where=counts[:, None, :] > 0)
-    flat = mean.reshape(len(specs) * m.size, s)
-    best = np.argmin(flat, axis=0)
-    best_error = flat[best, np.arange(s)]
-    ok = np.isfinite(best_error)
-    chosen_spec = np.where(ok, best // m.size, -1)
-    chosen_margin = np.where(ok, m[best % m.size], np.nan)
-    candidate_errors = np.where(np.isfinite(mean.min(axis=1)), mean.min(axis=1), np.nan)
+    mean = np.divide(
+        sums, weights[:, None, :], out=np.full(sums.shape, np.inf), where=weights[:, None, :] > 0
+    )
+    best_margin = np.argmin(mean, axis=1)  # (spec, series)
+    best_error = np.take_along_axis(mean, best_margin[:, None, :], axis=1)[:, 0, :]
+    k = min(max(ensemble, 1), len(specs))
+    ranked = np.argsort(best_error, axis=0, kind="stable")[:k]  # (rank, series)
+    rows = np.arange(s)
+    member_errors = best_error[ranked, rows]
+    used = np.isfinite(member_errors)
+    members = np.where(used, ranked, -1)
+    member_margins = np.where(used, m[best_margin[ranked, rows]], np.nan)
+    factors = np.where(used, 1.0 + np.nan_to_num(member_margins), 0.0)
+    share = factors / np.maximum(used.sum(axis=0), 1)  # averaging weight × (1 + margin)
+
+    def combine(bases: FloatArray) -> FloatArray:
+        picked = bases[np.maximum(members, 0), rows]  # (rank, series, time)
+        return np.asarray(np.sum(picked * share[..., None], axis=0), dtype=np.float64)
 
     finals = np.stack([forecast_next(values, period, horizon, spec, step) for spec in specs])
-    rows = np.arange(s)
-    spec_index = np.maximum(chosen_spec, 0)
-    factor = 1.0 + np.nan_to_num(chosen_margin)
-    point = finals[spec_index, rows] * factor[:, None]
+    point = combine(finals)
+    ok = used[0]
 
-    lower, upper = _band(history_bases, spec_index, factor, band, point)
+    err_sum = np.zeros(s)
+    err_weight = np.zeros(s)
+    ratios = []
+    for item in history:
+        predicted = combine(item.bases)
+        e, cnt = loss.margin_error_sums(item.actual, predicted, np.zeros(1))
+        err_sum += item.weight * e[0]
+        err_weight += item.weight * cnt
+        good = np.isfinite(item.actual) & np.isfinite(predicted) & (predicted > 0)
+        ratios.append(np.where(good, item.actual / np.where(good, predicted, 1.0), np.nan))
+    error = np.divide(err_sum, err_weight, out=np.full(s, np.nan), where=err_weight > 0)
+    lower, upper = _band(ratios, band, point)
+    candidate = np.where(np.isfinite(best_error), best_error, np.nan)
     return Selection(
         values=np.where(ok[:, None], point, np.nan),
         lower=lower,
         upper=upper,
-        estimator=chosen_spec,
-        margin=chosen_margin,
-        error=np.where(ok, best_error, np.nan),
+        members=members,
+        margins=member_margins,
+        member_errors=np.where(used, member_errors, np.nan),
+        error=np.where(ok, error, np.nan),
         origins=scored,
-        candidate_errors=candidate_errors,
+        candidate_errors=candidate,
     )
 
 
-def _band(
-    history: list[tuple[FloatArray, FloatArray]],
-    spec_index: NDArray[np.intp],
-    factor: FloatArray,
-    band: float,
-    point: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Quantiles of actual/forecast in the backtests, applied to the forecast."""
-    rows = np.arange(point.shape[0])
-    if not history:
+def _band(ratios: list[FloatArray], band: float, point: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Quantiles of actual/forecast in the backtests, applied to the forecast (never excluding it).
+
+    Each backtest origin gives its own quantiles and the band spans the widest of them: the
+    points of one day are strongly correlated, so pooling days would understate how much
+    a whole day can differ from the next.
+    """
+    if not ratios:
         return point.copy(), point.copy()
-    ratios = []
-    for actual, bases in history:
-        predicted = bases[spec_index, rows] * factor[:, None]
-        good = np.isfinite(actual) & np.isfinite(predicted) & (predicted > 0)
-        ratios.append(np.where(good, actual / np.where(good, predicted, 1.0), np.nan))
-    pooled = np.concatenate(ratios, axis=1)
-    sorted_, n = nanstats.sorted_last(pooled)
-    lo, hi = nanstats.quantiles_of_sorted(sorted_, n, [(1 - band) / 2, (1 + band) / 2])
-    lo = np.where(np.isfinite(lo), lo, 1.0)
-    hi = np.where(np.isfinite(hi), hi, 1.0)
-    return point * np.minimum(lo, 1.0)[:, None], point * np.maximum(hi, 1.0)[:, None]
+    lo = np.ones(point.shape[0])
+    hi = np.ones(point.shape[0])
+    for r in ratios:
+        sorted_, n = nanstats.sorted_last(r)
+        q_lo, q_hi = nanstats.quantiles_of_sorted(sorted_, n, [(1 - band) / 2, (1 + band) / 2])
+        lo = np.fmin(lo, q_lo)
+        hi = np.fmax(hi, q_hi)
+    return point * lo[:, None], point * hi[:, None]

@@ -118,4 +118,4 @@ def _lowpass(cycles: FloatArray, components: int, shortest: int) -> FloatArray:
         spectrum = np.where(magnitude >= threshold[:, None], spectrum, 0)
     rebuilt = np.fft.irfft(spectrum, n=n, axis=1)[:, -p:]
     floor = np.fmin.reduce(filled, axis=1)
-    return np.maximum(rebuilt, floor[:, None])
+    return np.asarray(np.maximum(rebuilt, floor[:, None]), dtype=np.float64)

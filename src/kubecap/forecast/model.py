@@ -10,7 +10,7 @@ validated ``ForecastConfig``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +53,8 @@ class Series:
         v = np.asarray(self.values, dtype=np.float64).ravel()
         if t.shape != v.shape:
             raise ConfigError(
-                f"series {self.name!r} has {t.size} timestamps but {v.size} values: pass one value per timestamp"
+                f"series {self.name!r} has {t.size} timestamps but {v.size} values: "
+                "pass one value per timestamp"
             )
         object.__setattr__(self, "timestamps", t)
         object.__setattr__(self, "values", v)
@@ -61,15 +62,21 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Many series on one grid: ``values[i, j]`` is series i at ``start + j*step``; NaN = missing."""
+    """Many series on one grid: ``values[i, j]`` is series i at ``start + j*step``; NaN = missing.
 
-    values: FloatArray
+    float32 values are kept as they are (half the memory of a big batch) and widened to
+    float64 one chunk at a time; other types become float64.
+    """
+
+    values: NDArray[np.floating[Any]]
     start: float
     step: int
     names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        v = np.asarray(self.values, dtype=np.float64)
+        v = np.asarray(self.values)
+        if v.dtype not in (np.float32, np.float64):
+            v = v.astype(np.float64)
         if v.ndim == 1:
             v = v[None, :]
         if v.ndim != 2:
@@ -81,6 +88,23 @@ class Batch:
             raise ConfigError(f"a batch of {v.shape[0]} series needs {v.shape[0]} names, got {len(names)}")
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "names", names)
+
+
+@dataclass(frozen=True, slots=True)
+class Regularised:
+    """A series as the estimators see it: on the working grid, cleaned, NaN where missing."""
+
+    name: str
+    start: float
+    step: int
+    values: FloatArray
+    """Gaps longer than ``max_fill`` and the history before a level shift are NaN."""
+    filled: int
+    """Points interpolated across short gaps (on the series' own grid)."""
+    outliers: int
+    """Isolated outliers replaced by their local median."""
+    level_shift_at: float | None
+    """Start of the history kept after the last level shift (None: no shift)."""
 
 
 EstimatorKind = Literal["max", "fft", "seasonal", "profile", "flat"]
@@ -116,7 +140,9 @@ class EstimatorSpec:
         if self.q is not None and not 0.0 <= self.q <= 1.0:
             raise ConfigError(f"estimator quantile must be within 0..1, got {self.q}")
         if self.cycles < 1 or self.components < 1 or self.phase_window < 0 or self.cutoff < 0:
-            raise ConfigError(f"estimator {self.kind} needs positive cycles/components and non-negative windows")
+            raise ConfigError(
+                f"estimator {self.kind} needs positive cycles/components and non-negative windows"
+            )
 
     @property
     def name(self) -> str:
@@ -134,11 +160,9 @@ DEFAULT_ESTIMATORS: tuple[EstimatorSpec, ...] = (
     EstimatorSpec("fft"),
     EstimatorSpec("seasonal", q=0.75, phase_window=10 * MINUTE),
     EstimatorSpec("seasonal", phase_window=2 * MINUTE),
-    EstimatorSpec("seasonal", phase_window=10 * MINUTE),
     EstimatorSpec("profile", phase_window=2 * MINUTE),
-    EstimatorSpec("profile", phase_window=10 * MINUTE),
 )
-"""Crane's two estimators first, then seasonal quantiles and loss-optimal profiles."""
+"""Crane's two estimators, a seasonal quantile, and the loss-optimal seasonal and profile."""
 
 APERIODIC_ESTIMATORS: tuple[EstimatorSpec, ...] = (
     EstimatorSpec("flat", cycles=1),
@@ -146,7 +170,7 @@ APERIODIC_ESTIMATORS: tuple[EstimatorSpec, ...] = (
     EstimatorSpec("flat", q=1.0, cycles=3),
 )
 
-DEFAULT_MARGINS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+DEFAULT_MARGINS: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +206,11 @@ class ForecastConfig:
     level_shift_ratio: float = 2.0
     """Sustained change of the daily level by this factor that cuts the history."""
     backtest_origins: int = 3
-    """Rolling-origin backtests used to choose the estimator and margin."""
+    """Rolling-origin backtests (one horizon apart) used to choose estimators and margins."""
+    recency: float = 0.7
+    """Weight of a backtest origin relative to the next newer one."""
+    ensemble: int = 3
+    """The forecast averages this many best estimators (each at its best margin); 1 = the best."""
     estimators: tuple[EstimatorSpec, ...] = DEFAULT_ESTIMATORS
     margins: tuple[float, ...] = DEFAULT_MARGINS
     band: float = 0.9
@@ -194,21 +222,23 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("history", "max_fill", "chunk_size", "backtest_origins", "min_cycles"):
+        for name in ("history", "max_fill", "chunk_size", "backtest_origins", "min_cycles", "ensemble"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if self.step is not None and self.step <= 0:
             problems.append("step must be a positive number of seconds")
         if self.working_step is not None and self.working_step <= 0:
             problems.append("working_step must be a positive number of seconds")
-        if not 0 < self.min_coverage <= 1 or not 0 < self.band < 1:
-            problems.append("min_coverage must be within (0, 1] and band within (0, 1)")
+        if not 0 < self.min_coverage <= 1 or not 0 < self.band < 1 or not 0 < self.recency <= 1:
+            problems.append("min_coverage and recency must be within (0, 1] and band within (0, 1)")
         if not self.periods or any(p <= 0 for p in self.periods):
             problems.append("periods must be positive numbers of seconds")
         if not self.estimators or not self.margins or any(m < 0 for m in self.margins):
             problems.append("estimators and margins must be non-empty and margins non-negative")
         if self.level_shift_ratio <= 1 or self.outlier_threshold <= 0 or not 0 <= self.nested_gain < 1:
-            problems.append("level_shift_ratio must exceed 1, outlier_threshold be positive, nested_gain in [0, 1)")
+            problems.append(
+                "level_shift_ratio must exceed 1, outlier_threshold be positive, nested_gain in [0, 1)"
+            )
         if problems:
             raise ConfigError(f"invalid forecast settings: {'; '.join(problems)}")
 
@@ -242,12 +272,25 @@ class PeriodReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Member:
+    """One estimator in a forecast's average: its name, margin and backtest error."""
+
+    estimator: str
+    margin: float
+    backtest_error: float
+
+    def __str__(self) -> str:
+        return f"{self.estimator}+{self.margin:.1%}"
+
+
+@dataclass(frozen=True, slots=True)
 class Forecast:
     """The next ``horizon`` of one series on a regular grid, with an uncertainty band.
 
-    ``values`` is what to provision for: the chosen estimator with its margin, tuned to the
-    asymmetric error (so it sits above the most likely value). ``lower``/``upper`` bound the
-    actual with nominal probability ``coverage`` (from the backtest residuals).
+    ``values`` is what to provision for: the average of the best estimators, each with its
+    margin, tuned to the asymmetric error (so it sits above the most likely value).
+    ``lower``/``upper`` bound the actual with nominal probability ``coverage`` (from the
+    backtest residuals).
     """
 
     name: str
@@ -258,15 +301,22 @@ class Forecast:
     upper: FloatArray
     coverage: float
     period: Period | None
-    estimator: str
-    margin: float
+    members: tuple[Member, ...]
+    """The averaged estimators, best first."""
     backtest_error: float
-    """Mean asymmetric error of the chosen estimator over the backtest origins."""
+    """Weighted mean asymmetric error of the forecast method over the backtest origins."""
     backtest_origins: int
     history_start: float
     """First timestamp of the history used (later than the data after a level shift)."""
     candidates: dict[str, float] = field(default_factory=dict)
     """Backtest error of every estimator tried, at its best margin."""
+
+    @property
+    def estimator(self) -> str:
+        """How the values were made, e.g. ``mean(max(7c)+10.0%, seasonal(opt,±2m,7c)+5.0%)``."""
+        if len(self.members) == 1:
+            return str(self.members[0])
+        return f"mean({', '.join(str(m) for m in self.members)})"
 
     @property
     def timestamps(self) -> FloatArray:

@@ -10,6 +10,7 @@ sorted array, returning NaN for an empty slice without a warning.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +32,7 @@ def nan_mean(x: FloatArray, axis: int = -1) -> FloatArray:
     """Mean of the finite values; NaN for an empty slice."""
     n = count(x, axis)
     s = nan_sum(x, axis)
-    return np.divide(s, n, out=np.full(s.shape, np.nan), where=n > 0)
+    return np.asarray(np.divide(s, n, out=np.full(s.shape, np.nan), where=n > 0), dtype=np.float64)
 
 
 def nan_max(x: FloatArray, axis: int = -1) -> FloatArray:
@@ -65,9 +66,35 @@ def quantiles_of_sorted(s: FloatArray, n: NDArray[np.intp], qs: Sequence[float])
 def nan_quantile(x: FloatArray, q: float) -> FloatArray:
     """One quantile of the finite values along the last axis; NaN for an empty slice."""
     s, n = sorted_last(x)
-    return quantiles_of_sorted(s, n, [q])[0]
+    return np.asarray(quantiles_of_sorted(s, n, [q])[0], dtype=np.float64)
 
 
 def nan_median(x: FloatArray) -> FloatArray:
     """Median of the finite values along the last axis; NaN for an empty slice."""
     return nan_quantile(x, 0.5)
+
+
+def _edge_windows(x: NDArray[Any], length: int) -> NDArray[Any]:
+    """Centred windows of ``length`` along the last axis, edges padded with the nearest value."""
+    left, right = length // 2, (length - 1) // 2
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(left, right)], mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, length, axis=-1)
+
+
+def moving_sum(x: FloatArray, length: int) -> FloatArray:
+    """Centred moving sum over ``length`` points along the last axis (edges use the nearest value)."""
+    left, right = length // 2, (length - 1) // 2
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(left, right)], mode="edge")
+    total = np.cumsum(padded, axis=-1)
+    total = np.concatenate([np.zeros((*total.shape[:-1], 1)), total], axis=-1)
+    return np.asarray(total[..., length:] - total[..., :-length], dtype=np.float64)
+
+
+def moving_median(x: FloatArray, length: int) -> FloatArray:
+    """Centred moving median over ``length`` points (odd) along the last axis; ``x`` has no NaN."""
+    return np.asarray(np.median(_edge_windows(x, length), axis=-1), dtype=np.float64)
+
+
+def moving_max(x: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
+    """Centred moving "any" over ``length`` points along the last axis."""
+    return np.asarray(_edge_windows(x, length).any(axis=-1), dtype=np.bool_)

@@ -19,7 +19,7 @@ is "significant". kubecap asks instead how much of the series a period *predicts
   place against a daily one estimated from fourteen days.
 
 Candidates are the configured periods (1 d and 7 d) and, optionally, the two strongest
-peaks of the periodogram (with at least ``MIN_CYCLES_OTHER`` cycles). No randomness is
+peak of the periodogram (with at least ``MIN_CYCLES_OTHER`` cycles). No randomness is
 involved, so results are deterministic.
 """
 
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import uniform_filter1d
 
 from kubecap.forecast import nanstats
 from kubecap.forecast.model import FloatArray, ForecastConfig, Period
@@ -37,35 +36,37 @@ from kubecap.forecast.model import FloatArray, ForecastConfig, Period
 MIN_CYCLES_OTHER = 4
 """Cycles a periodogram-found period needs (configured periods need ``min_cycles``)."""
 
-_OTHER_PEAKS = 2
+_OTHER_PEAKS = 1
 _MIN_OTHER_STEPS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluated:
-    """A candidate period over a group of series: strength and raw leave-one-out errors."""
+    """A candidate period over a group of series: its strength and cycles per series."""
 
     steps: int
     rows: NDArray[np.intp]
     strength: FloatArray
     cycles: NDArray[np.intp]
-    raw_errors: FloatArray
-    """Squared leave-one-out errors of the raw series, aligned to the end (NaN where none)."""
 
 
 def moving_average(values: FloatArray, length: int) -> FloatArray:
     """Centred NaN-aware moving average over ``length`` points (edges use the nearest values)."""
     ok = np.isfinite(values)
-    total = uniform_filter1d(np.where(ok, values, 0.0), length, axis=1, mode="nearest")
-    weight = uniform_filter1d(ok.astype(np.float64), length, axis=1, mode="nearest")
-    return np.divide(total, weight, out=np.full(values.shape, np.nan), where=weight > 1e-9)
+    total = nanstats.moving_sum(np.where(ok, values, 0.0), length)
+    weight = nanstats.moving_sum(ok.astype(np.float64), length)
+    return np.asarray(
+        np.divide(total, weight, out=np.full(values.shape, np.nan), where=weight > 0.5), dtype=np.float64
+    )
 
 
 def loo_errors(values: FloatArray, steps: int) -> FloatArray:
     """Squared error of predicting each point by the median of its phase in the other cycles.
 
     Works on the last ``k·steps`` points (k whole cycles); the result is aligned to the end
-    of ``values`` and NaN where there is no prediction or no value.
+    of ``values`` and NaN where there is no prediction or no value. The leave-one-out median
+    needs no ranks: with the phase's c finite values sorted as v, removing a value x leaves
+    a median made of v's middle elements, which ones depending only on where x sits.
     """
     s, n = values.shape
     k = n // steps
@@ -74,21 +75,22 @@ def loo_errors(values: FloatArray, steps: int) -> FloatArray:
         return out
     start = n - k * steps
     cycles = values[:, start:].reshape(s, k, steps).transpose(0, 2, 1)  # series, phase, cycle
-    order = np.argsort(cycles, axis=-1)  # NaNs last
-    ordered = np.take_along_axis(cycles, order, axis=-1)
-    finite = nanstats.count(cycles, -1)  # series, phase
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(k), order.shape), axis=-1)
-    remaining = finite[..., None] - 1  # finite values left when one finite value is held out
-    lo = np.maximum(remaining - 1, 0) // 2
-    hi = remaining // 2
+    ordered = np.sort(cycles, axis=-1)  # NaNs last
+    c = nanstats.count(cycles, -1)[..., None]  # finite values per phase
 
-    def pick(position: NDArray[np.intp]) -> FloatArray:
-        index = np.where(position < rank, position, position + 1)
-        return np.take_along_axis(ordered, np.minimum(index, k - 1), axis=-1)
+    def at(index: NDArray[np.intp]) -> FloatArray:
+        return np.take_along_axis(ordered, np.clip(index, 0, k - 1), axis=-1)
 
-    prediction = (pick(lo) + pick(hi)) / 2
-    usable = np.isfinite(cycles) & (remaining >= 1)
+    half = c // 2
+    # c even: the other c-1 values have one middle element, v[c/2] or v[c/2-1]
+    even = np.where(cycles <= at(half - 1), at(half), at(half - 1))
+    # c odd (h = (c-1)/2): the middle pair is (v[h], v[h+1]), (v[h-1], v[h+1]) or (v[h-1], v[h])
+    mid, below, above = at(half), at(half - 1), at(half + 1)
+    odd = np.where(
+        cycles < mid, (mid + above) / 2, np.where(cycles > mid, (below + mid) / 2, (below + above) / 2)
+    )
+    prediction = np.where(c % 2 == 0, even, odd)
+    usable = np.isfinite(cycles) & (c >= 2)
     error = np.where(usable, (cycles - prediction) ** 2, np.nan)
     out[:, start:] = error.transpose(0, 2, 1).reshape(s, k * steps)
     return out
@@ -112,9 +114,8 @@ def evaluate(
     # the period must be seen at least twice at most of its phases, or it was not observed
     observed = np.sum(usable, axis=1) >= 0.5 * np.maximum(np.sum(np.isfinite(x), axis=1), 1)
     strength = np.where(observed, strength, -np.inf)
-    raw = loo_errors(x, steps) * w
     cycles = np.full(rows.size, k, dtype=np.intp)
-    return Evaluated(steps, rows, strength, cycles, raw)
+    return Evaluated(steps, rows, strength, cycles)
 
 
 def periodogram_peaks(values: FloatArray, count: int, min_cycles: int) -> NDArray[np.intp]:
@@ -175,45 +176,60 @@ def detect(
     for p in sorted({p for row in per_row for p in row}):
         rows = np.array([r for r in all_rows if p in per_row[r]], dtype=np.intp)
         results[p] = evaluate(values, rows, p, w, wi)
-    lookup: dict[tuple[int, int], tuple[float, int, FloatArray]] = {}
+    lookup: dict[tuple[int, int], tuple[float, int]] = {}
     for p, ev in results.items():
         for i, r in enumerate(ev.rows):
-            lookup[(int(r), p)] = (float(ev.strength[i]), int(ev.cycles[i]), ev.raw_errors[i])
+            lookup[(int(r), p)] = (float(ev.strength[i]), int(ev.cycles[i]))
 
     chosen = np.zeros(s, dtype=np.intp)
     candidates: list[list[Period]] = []
     reasons: list[str] = []
+    families: dict[int, list[int]] = {}
     for r in range(s):
         tried = sorted(
             ((p, *lookup[(r, p)]) for p in per_row[r] if np.isfinite(lookup[(r, p)][0])), key=lambda c: -c[1]
         )
-        periods = [Period(p * step, round(strength, 4), cycles) for p, strength, cycles, _ in tried]
-        candidates.append(periods)
+        candidates.append([Period(p * step, round(strength, 4), cycles) for p, strength, cycles in tried])
         claimed = [c for c in tried if c[1] >= config.min_strength]
+        reasons.append("" if claimed else _no_period(candidates[r], config.min_strength))
         if not claimed:
-            if not tried:
-                reasons.append("the history is too short for any candidate period")
-            else:
-                best = periods[0]
-                reasons.append(
-                    f"no period explains {config.min_strength:.0%} of the variance "
-                    f"(best: {best} at {max(best.strength, 0.0):.0%})"
-                )
             continue
-        best_p = claimed[0][0]
-        nested = [c for c in claimed if c[0] % best_p == 0 or best_p % c[0] == 0]
-        nested.sort(key=lambda c: c[0])
-        # between nested periods prefer the shorter unless the longer predicts clearly better
-        current = nested[0]
-        for cand in nested[1:]:
-            if cand[0] % current[0]:
-                continue
-            if _raw_gain(cand[3], current[3]) >= config.nested_gain:
-                current = cand
-        chosen[r] = current[0]
-        how = "configured" if current[0] in configured else "periodogram"
-        reasons.append(f"period {Period(current[0] * step, current[1], current[2])} ({how}) explains {current[1]:.0%}")
+        best = claimed[0][0]
+        family = sorted(c[0] for c in claimed if c[0] % best == 0 or best % c[0] == 0)
+        chosen[r] = family[0]
+        if len(family) > 1:
+            families[r] = family
+
+    # between nested periods prefer the shorter unless the longer predicts clearly better;
+    # the raw leave-one-out errors that decide it are computed only for those rows
+    raw: dict[tuple[int, int], FloatArray] = {}
+    for p in sorted({p for family in families.values() for p in family}):
+        rows = np.array([r for r, family in families.items() if p in family], dtype=np.intp)
+        errors = loo_errors(values[rows], p) * w[rows]
+        for i, r in enumerate(rows):
+            raw[(int(r), p)] = errors[i]
+    for r, family in families.items():
+        current = family[0]
+        for longer in family[1:]:
+            if longer % current == 0 and _raw_gain(raw[(r, longer)], raw[(r, current)]) >= config.nested_gain:
+                current = longer
+        chosen[r] = current
+    for row in np.flatnonzero(chosen):
+        steps = int(chosen[row])
+        strength, cycles = lookup[(int(row), steps)]
+        how = "configured" if steps in configured else "periodogram"
+        reasons[row] = (
+            f"period {Period(steps * step, round(strength, 4), cycles)} ({how}) explains {strength:.0%}"
+        )
     return Detection(chosen, candidates, reasons)
+
+
+def _no_period(candidates: list[Period], min_strength: float) -> str:
+    if not candidates:
+        return "the history is too short for any candidate period"
+    best = candidates[0]
+    share = max(best.strength, 0.0)
+    return f"no period explains {min_strength:.0%} of the variance (best: {best} at {share:.0%})"
 
 
 def _raw_gain(longer: FloatArray, shorter: FloatArray) -> float:

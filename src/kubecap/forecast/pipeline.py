@@ -1,10 +1,10 @@
-"""The forecasting pipeline: regularise → check → cut → detect → backtest → forecast.
+"""The forecasting pipeline: grid → check → cut → clean → detect → backtest → forecast.
 
 ``forecast`` handles one series and raises ``CannotForecast``; ``forecast_many`` handles a
-``Batch`` (many series on one grid), processes it in chunks of ``chunk_size`` rows with
-every step vectorised across the rows of a chunk, and returns one ``Forecast`` or
-``CannotForecast`` per series. ``detect_period``/``detect_periods`` stop after period
-detection.
+``Batch`` (many series on one grid) in chunks of ``chunk_size`` rows, every step vectorised
+across the rows of a chunk, and returns one ``Forecast`` or ``CannotForecast`` per series.
+``detect_period``/``detect_periods`` stop after period detection and ``regularise`` shows
+the cleaned series the estimators work on.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from kubecap.errors import ConfigError
-from kubecap.forecast import backtest, period, regularise
+from kubecap.forecast import backtest, period
+from kubecap.forecast import regularise as clean
 from kubecap.forecast.errors import CannotForecast, Reason
 from kubecap.forecast.model import (
     APERIODIC_ESTIMATORS,
@@ -26,25 +28,24 @@ from kubecap.forecast.model import (
     FloatArray,
     Forecast,
     ForecastConfig,
-    Period,
+    Member,
     PeriodReport,
+    Regularised,
     Series,
     format_seconds,
 )
 
-Outcome = Forecast | CannotForecast
-
 
 def series_to_batch(series: Series, config: ForecastConfig) -> Batch:
     """One raw series on its regular grid (the last ``history`` seconds), as a batch of one."""
-    step = config.step or regularise.infer_step(series.timestamps)
-    start, values = regularise.to_grid(series, step, config.history)
+    step = config.step or clean.infer_step(series.timestamps)
+    start, values = clean.to_grid(series, step, config.history)
     return Batch(values[None, :], start, step, (series.name,))
 
 
 @dataclass(slots=True)
 class _Chunk:
-    """Rows of a batch after cleaning, on the working grid."""
+    """Rows of a batch checked and cut, on the working grid, then cleaned and analysed."""
 
     names: tuple[str, ...]
     values: FloatArray
@@ -54,7 +55,11 @@ class _Chunk:
     step: int
     end: float
     history_start: FloatArray
+    shifted: NDArray[np.bool_]
+    filled: NDArray[np.intp]
     failures: list[CannotForecast | None]
+    cleaned: FloatArray | None = None
+    outliers: NDArray[np.intp] | None = None
     detection: period.Detection | None = None
 
 
@@ -66,69 +71,80 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _prepare(values: FloatArray, start: float, step: int, names: tuple[str, ...], config: ForecastConfig) -> _Chunk:
+def _check(
+    x: FloatArray, step: int, names: tuple[str, ...], config: ForecastConfig
+) -> list[CannotForecast | None]:
+    """Why each row cannot be used, or None: empty, stale, short, gappy, zero, constant."""
+    s, n = x.shape
+    needed = (config.min_cycles + 1) * min(config.periods)
+    valid = np.isfinite(x)
+    counts = valid.sum(axis=1)
+    stale = clean.stale_tail(x)
+    first = np.where(valid.any(axis=1), np.argmax(valid, axis=1), n)
+    top = np.fmax.reduce(x, axis=1)
+    bottom = np.fmin.reduce(x, axis=1)
+    out: list[CannotForecast | None] = [None] * s
+    for r in range(s):
+        span = int(n - first[r]) * step
+        if counts[r] == 0:
+            out[r] = CannotForecast(names[r], Reason.EMPTY, "it has no finite, non-negative sample")
+        elif stale[r] * step > config.max_fill:
+            out[r] = CannotForecast(
+                names[r],
+                Reason.GAPS,
+                f"it has no data for the last {_duration(stale[r] * step)}; "
+                f"forecasts need data up to at most {_duration(config.max_fill)} ago",
+            )
+        elif span < needed:
+            out[r] = CannotForecast(
+                names[r],
+                Reason.TOO_SHORT,
+                f"it holds {_duration(span)} of history; at least {_duration(needed)} are needed",
+            )
+        elif counts[r] < config.min_coverage * (n - first[r]):
+            out[r] = CannotForecast(
+                names[r],
+                Reason.GAPS,
+                f"only {counts[r] / (n - first[r]):.0%} of its history has data (gaps longer than "
+                f"{_duration(config.max_fill)} stay empty); at least {config.min_coverage:.0%} is needed",
+            )
+        elif top[r] == 0:
+            out[r] = CannotForecast(names[r], Reason.ALL_ZERO, "all its values are zero")
+        elif top[r] - bottom[r] <= 1e-12 * max(abs(top[r]), 1.0):
+            out[r] = CannotForecast(names[r], Reason.CONSTANT, f"it is constant at {top[r]:g}")
+    return out
+
+
+def _prepare(
+    values: NDArray[np.floating[Any]], start: float, step: int, names: tuple[str, ...], config: ForecastConfig
+) -> _Chunk:
     """Window, fill, check, downsample and cut the rows of one chunk."""
-    s, n = values.shape
+    n = values.shape[1]
     keep = max(1, config.history // step)
     if n > keep:
         start += (n - keep) * step
         values = values[:, n - keep :]
         n = keep
     end = start + n * step
-    x = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
-    x = regularise.fill_gaps(x, config.max_fill // step)
-    failures: list[CannotForecast | None] = [None] * s
-    shortest = min(config.periods)
-    needed = (config.min_cycles + 1) * shortest
-    valid = np.isfinite(x)
-    counts = valid.sum(axis=1)
-    stale = regularise.stale_tail(x)
-    first = np.where(valid.any(axis=1), np.argmax(valid, axis=1), n)
-    with np.errstate(invalid="ignore"):
-        top = np.fmax.reduce(x, axis=1)
-        bottom = np.fmin.reduce(x, axis=1)
-    for r in range(s):
-        name = names[r]
-        span = (n - first[r]) * step
-        if counts[r] == 0:
-            failures[r] = CannotForecast(name, Reason.EMPTY, "it has no finite, non-negative sample")
-        elif stale[r] * step > config.max_fill:
-            failures[r] = CannotForecast(
-                name,
-                Reason.GAPS,
-                f"it has no data for the last {_duration(stale[r] * step)}; "
-                f"forecasts need data up to at most {_duration(config.max_fill)} ago",
-            )
-        elif span < needed:
-            failures[r] = CannotForecast(
-                name,
-                Reason.TOO_SHORT,
-                f"it holds {_duration(span)} of history; at least {_duration(needed)} are needed",
-            )
-        elif counts[r] < config.min_coverage * (n - first[r]):
-            failures[r] = CannotForecast(
-                name,
-                Reason.GAPS,
-                f"only {counts[r] / (n - first[r]):.0%} of its history has data (gaps longer than "
-                f"{_duration(config.max_fill)} stay empty); at least {config.min_coverage:.0%} is needed",
-            )
-        elif top[r] == 0:
-            failures[r] = CannotForecast(name, Reason.ALL_ZERO, "all its values are zero")
-        elif top[r] - bottom[r] <= 1e-12 * max(abs(top[r]), 1.0):
-            failures[r] = CannotForecast(name, Reason.CONSTANT, f"it is constant at {top[r]:g}")
+    x = np.asarray(values, dtype=np.float64)
+    x = np.where(np.isfinite(x) & (x >= 0), x, np.nan)
+    missing = np.sum(~np.isfinite(x), axis=1)
+    x = clean.fill_gaps(x, config.max_fill // step)
+    filled = missing - np.sum(~np.isfinite(x), axis=1)
+    failures = _check(x, step, names, config)
 
     working = config.working_step or step
     if working % step:
         raise ConfigError(f"working_step {working}s must be a multiple of the series step {step}s")
-    down = regularise.downsample(x, working // step)
+    down = clean.downsample(x, working // step)
     xw = down.values
     origin = start + down.trimmed * step
-    m = xw.shape[1]
-    cut = regularise.level_shift_cut(xw, max(1, DAY // working), config.level_shift_ratio)
-    history_start = origin + cut * working
+    cut = clean.level_shift_cut(xw, max(1, DAY // working), config.level_shift_ratio)
+    history_start = np.asarray(origin + cut * working, dtype=np.float64)
+    needed = (config.min_cycles + 1) * min(config.periods)
     for r in np.flatnonzero(cut > 0):
         xw[r, : cut[r]] = np.nan
-        remaining = (m - cut[r]) * working
+        remaining = int(xw.shape[1] - cut[r]) * working
         if failures[r] is None and remaining < needed:
             failures[r] = CannotForecast(
                 names[r],
@@ -136,29 +152,21 @@ def _prepare(values: FloatArray, start: float, step: int, names: tuple[str, ...]
                 f"its level shifted around {_when(history_start[r])}, leaving {_duration(remaining)} of "
                 f"comparable history; at least {_duration(needed)} are needed",
             )
-    return _Chunk(names, xw, down.weights, down.within, origin, working, end, history_start, failures)
+    return _Chunk(
+        names, xw, down.weights, down.within, origin, working, end, history_start, cut > 0, filled, failures
+    )
 
 
-def _detect(chunk: _Chunk, config: ForecastConfig) -> FloatArray:
-    """Run period detection on the chunk; returns the outlier-cleaned values to forecast from."""
-    cleaned, _ = regularise.remove_outliers(chunk.values, config.outlier_threshold)
-    chunk.detection = period.detect(cleaned, chunk.step, config, chunk.weights, chunk.within)
-    recleaned, _ = regularise.remove_outliers(chunk.values, config.outlier_threshold, chunk.detection.chosen)
-    return np.where(np.isfinite(chunk.values), recleaned, np.nan)
-
-
-def _reports(chunk: _Chunk) -> list[PeriodReport | CannotForecast]:
-    assert chunk.detection is not None
-    out: list[PeriodReport | CannotForecast] = []
-    for r, name in enumerate(chunk.names):
-        failure = chunk.failures[r]
-        if failure is not None:
-            out.append(failure)
-            continue
-        steps = int(chunk.detection.chosen[r])
-        chosen = next((c for c in chunk.detection.candidates[r] if c.seconds == steps * chunk.step), None)
-        out.append(PeriodReport(name, chosen, tuple(chunk.detection.candidates[r]), chunk.detection.reasons[r]))
-    return out
+def _analyse(chunk: _Chunk, config: ForecastConfig) -> None:
+    """Clean outliers, detect periods, and clean again knowing them (recurring spikes stay)."""
+    found = clean.deviations(chunk.values)
+    first_pass, _ = clean.remove_outliers(chunk.values, config.outlier_threshold, found=found)
+    chunk.detection = period.detect(first_pass, chunk.step, config, chunk.weights, chunk.within)
+    cleaned, outliers = clean.remove_outliers(
+        chunk.values, config.outlier_threshold, chunk.detection.chosen, found=found
+    )
+    chunk.cleaned = np.where(np.isfinite(chunk.values), cleaned, np.nan)
+    chunk.outliers = outliers
 
 
 def _horizon_steps(horizon: int | timedelta, step: int) -> int:
@@ -169,54 +177,64 @@ def _horizon_steps(horizon: int | timedelta, step: int) -> int:
 
 
 def _forecast_chunk(chunk: _Chunk, horizon: int | timedelta, config: ForecastConfig) -> list[Outcome]:
-    cleaned = _detect(chunk, config)
-    assert chunk.detection is not None
+    _analyse(chunk, config)
+    assert chunk.detection is not None and chunk.cleaned is not None
+    detection = chunk.detection
     steps = _horizon_steps(horizon, chunk.step)
     out: list[Outcome | None] = list(chunk.failures)
-    chosen = chunk.detection.chosen
-    groups: dict[int, NDArray[np.intp]] = {}
+    groups: dict[int, list[int]] = {}
     for r in range(len(chunk.names)):
         if out[r] is not None:
             continue
-        if chosen[r] > 0:
-            groups.setdefault(int(chosen[r]), []).append(r)  # type: ignore[arg-type]
+        if detection.chosen[r] > 0:
+            groups.setdefault(int(detection.chosen[r]), []).append(r)
         elif config.allow_aperiodic:
-            groups.setdefault(0, []).append(r)  # type: ignore[arg-type]
+            groups.setdefault(0, []).append(r)
         else:
             out[r] = CannotForecast(
                 chunk.names[r],
                 Reason.NOT_PERIODIC,
-                f"it is not periodic: {chunk.detection.reasons[r]}; use reactive scaling for it",
+                f"it is not periodic — {detection.reasons[r]}; scale it reactively",
             )
     for p, row_list in groups.items():
         rows = np.asarray(row_list, dtype=np.intp)
         specs = config.estimators if p > 0 else APERIODIC_ESTIMATORS
-        cycle = p if p > 0 else max(1, DAY // chunk.step)
         sel = backtest.select(
-            cleaned[rows], cycle, steps, specs, config.margins, config.backtest_origins, config.band, chunk.step
+            chunk.cleaned[rows],
+            p if p > 0 else max(1, DAY // chunk.step),
+            steps,
+            specs,
+            config.margins,
+            origins=config.backtest_origins,
+            recency=config.recency,
+            ensemble=config.ensemble,
+            band=config.band,
+            step=chunk.step,
         )
         for i, r in enumerate(rows):
-            name = chunk.names[r]
-            if sel.estimator[i] < 0:
+            if not np.isfinite(sel.error[i]):
                 out[r] = CannotForecast(
-                    name,
+                    chunk.names[r],
                     Reason.TOO_SHORT,
-                    "no backtest could be scored on its history (too few positive values "
-                    "after the first cycle); collect more history",
+                    "no backtest could be scored on its history (too few positive values after its "
+                    "first cycle); collect more history",
                 )
                 continue
-            found = next((c for c in chunk.detection.candidates[r] if c.seconds == p * chunk.step), None)
+            members = tuple(
+                Member(specs[c].name, float(sel.margins[j, i]), float(sel.member_errors[j, i]))
+                for j, c in enumerate(sel.members[:, i])
+                if c >= 0
+            )
             out[r] = Forecast(
-                name=name,
+                name=chunk.names[r],
                 start=chunk.end,
                 step=chunk.step,
                 values=sel.values[i],
                 lower=sel.lower[i],
                 upper=sel.upper[i],
                 coverage=config.band,
-                period=found,
-                estimator=specs[sel.estimator[i]].name,
-                margin=float(sel.margin[i]),
+                period=next((c for c in detection.candidates[r] if c.seconds == p * chunk.step), None),
+                members=members,
                 backtest_error=float(sel.error[i]),
                 backtest_origins=int(sel.origins[i]),
                 history_start=float(chunk.history_start[r]),
@@ -229,9 +247,7 @@ def _forecast_chunk(chunk: _Chunk, horizon: int | timedelta, config: ForecastCon
     return [o for o in out if o is not None]
 
 
-def _chunks(batch: Batch, config: ForecastConfig) -> list[tuple[int, int]]:
-    s = batch.values.shape[0]
-    return [(i, min(i + config.chunk_size, s)) for i in range(0, s, config.chunk_size)]
+Outcome = Forecast | CannotForecast
 
 
 def forecast_many(
@@ -239,8 +255,10 @@ def forecast_many(
 ) -> list[Forecast | CannotForecast]:
     """Forecast every series of ``batch`` for ``horizon`` (seconds or timedelta) after its end."""
     cfg = config or ForecastConfig()
+    _horizon_steps(horizon, cfg.working_step or batch.step)
     out: list[Outcome] = []
-    for lo, hi in _chunks(batch, cfg):
+    for lo in range(0, batch.values.shape[0], cfg.chunk_size):
+        hi = lo + cfg.chunk_size
         chunk = _prepare(batch.values[lo:hi], batch.start, batch.step, batch.names[lo:hi], cfg)
         out.extend(_forecast_chunk(chunk, horizon, cfg))
     return out
@@ -259,10 +277,20 @@ def detect_periods(batch: Batch, config: ForecastConfig | None = None) -> list[P
     """Period report (or why the series cannot be analysed) for every series of ``batch``."""
     cfg = config or ForecastConfig()
     out: list[PeriodReport | CannotForecast] = []
-    for lo, hi in _chunks(batch, cfg):
+    for lo in range(0, batch.values.shape[0], cfg.chunk_size):
+        hi = lo + cfg.chunk_size
         chunk = _prepare(batch.values[lo:hi], batch.start, batch.step, batch.names[lo:hi], cfg)
-        _detect(chunk, cfg)
-        out.extend(_reports(chunk))
+        _analyse(chunk, cfg)
+        assert chunk.detection is not None
+        for r, name in enumerate(chunk.names):
+            failure = chunk.failures[r]
+            if failure is not None:
+                out.append(failure)
+                continue
+            seconds = int(chunk.detection.chosen[r]) * chunk.step
+            candidates = tuple(chunk.detection.candidates[r])
+            chosen = next((c for c in candidates if c.seconds == seconds), None)
+            out.append(PeriodReport(name, chosen, candidates, chunk.detection.reasons[r]))
     return out
 
 
@@ -275,4 +303,22 @@ def detect_period(series: Series, config: ForecastConfig | None = None) -> Perio
     return result
 
 
-__all__ = ["Period", "detect_period", "detect_periods", "forecast", "forecast_many", "series_to_batch"]
+def regularise(series: Series, config: ForecastConfig | None = None) -> Regularised:
+    """The series as the estimators see it; raises ``CannotForecast`` for unusable input."""
+    cfg = config or ForecastConfig()
+    batch = series_to_batch(series, cfg)
+    chunk = _prepare(batch.values, batch.start, batch.step, batch.names, cfg)
+    failure = chunk.failures[0]
+    if failure is not None:
+        raise failure
+    _analyse(chunk, cfg)
+    assert chunk.cleaned is not None and chunk.outliers is not None
+    return Regularised(
+        name=series.name,
+        start=chunk.start,
+        step=chunk.step,
+        values=chunk.cleaned[0],
+        filled=int(chunk.filled[0]),
+        outliers=int(chunk.outliers[0]),
+        level_shift_at=float(chunk.history_start[0]) if chunk.shifted[0] else None,
+    )

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import maximum_filter1d, median_filter
 
 from kubecap.forecast import nanstats
 from kubecap.forecast.errors import CannotForecast, Reason
@@ -98,19 +97,44 @@ def downsample(values: FloatArray, factor: int) -> Downsampled:
         return Downsampled(values, weights, np.zeros(s), 0)
     trimmed = n % factor
     blocks = values[:, trimmed:].reshape(s, -1, factor)
-    weights = nanstats.count(blocks, -1).astype(np.float64)
-    means = np.divide(nanstats.nan_sum(blocks, -1), weights, out=np.full(weights.shape, np.nan), where=weights > 0)
-    deviation = blocks - means[..., None]
-    within = nanstats.nan_sum(nanstats.nan_sum(deviation * deviation, -1), -1)
+    means = np.empty(blocks.shape[:2])
+    weights = np.full(blocks.shape[:2], float(factor))
+    within = np.empty(s)
+    complete = np.isfinite(blocks).all(axis=(1, 2))
+    full = np.flatnonzero(complete)
+    if full.size:  # the common case, without NaN bookkeeping
+        b = blocks[full]
+        means[full] = b.mean(axis=-1)
+        deviation = b - means[full][..., None]
+        within[full] = np.einsum("sbf,sbf->s", deviation, deviation)
+    gappy = np.flatnonzero(~complete)
+    if gappy.size:
+        b = blocks[gappy]
+        weights[gappy] = nanstats.count(b, -1)
+        means[gappy] = np.divide(
+            nanstats.nan_sum(b, -1),
+            weights[gappy],
+            out=np.full(weights[gappy].shape, np.nan),
+            where=weights[gappy] > 0,
+        )
+        deviation = b - means[gappy][..., None]
+        within[gappy] = nanstats.nan_sum(nanstats.nan_sum(deviation * deviation, -1), -1)
     return Downsampled(means, weights, within, trimmed)
 
 
 def fill_gaps(values: FloatArray, max_steps: int) -> FloatArray:
     """Linearly interpolate interior gaps of at most ``max_steps`` points; longer gaps stay NaN."""
+    out = values.copy()
+    gappy = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if gappy.size == 0 or max_steps <= 0:
+        return out
+    out[gappy] = _interpolate(values[gappy], max_steps)
+    return out
+
+
+def _interpolate(values: FloatArray, max_steps: int) -> FloatArray:
     s, n = values.shape
     ok = np.isfinite(values)
-    if ok.all() or max_steps <= 0:
-        return values.copy()
     idx = np.broadcast_to(np.arange(n), (s, n))
     prev = np.maximum.accumulate(np.where(ok, idx, -1), axis=1)
     nxt = np.minimum.accumulate(np.where(ok, idx, n)[:, ::-1], axis=1)[:, ::-1]
@@ -137,8 +161,31 @@ def _hold(values: FloatArray) -> FloatArray:
     return np.where(np.isfinite(out), out, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Deviations:
+    """How far each point lies from the median of the five around it, in robust deviations."""
+
+    local: FloatArray
+    z: FloatArray
+
+
+def deviations(values: FloatArray) -> Deviations:
+    """Local medians and robust z-scores, computed once and used by ``remove_outliers``."""
+    held = _hold(values)
+    local = nanstats.moving_median(held, 2 * _ISOLATED + 1)
+    resid = np.where(np.isfinite(values), values - local, np.nan)
+    mad = nanstats.nan_median(np.abs(resid))
+    level = nanstats.nan_median(np.abs(values))
+    scale = np.maximum(1.4826 * np.nan_to_num(mad), 0.01 * np.nan_to_num(level)) + 1e-12
+    return Deviations(local, np.nan_to_num(resid / scale[:, None]))
+
+
 def remove_outliers(
-    values: FloatArray, threshold: float, period: NDArray[np.intp] | None = None, phase_tolerance: int = 1
+    values: FloatArray,
+    threshold: float,
+    period: NDArray[np.intp] | None = None,
+    phase_tolerance: int = 1,
+    found: Deviations | None = None,
 ) -> tuple[FloatArray, NDArray[np.intp]]:
     """Replace isolated gross outliers by their local median.
 
@@ -148,21 +195,17 @@ def remove_outliers(
     the same phase (± ``phase_tolerance``) in another cycle. Returns the cleaned values and
     the number replaced per series.
     """
-    held = _hold(values)
-    local = median_filter(held, size=(1, 2 * _ISOLATED + 1), mode="nearest")
-    resid = np.where(np.isfinite(values), values - local, np.nan)
-    mad = nanstats.nan_median(np.abs(resid))
-    level = nanstats.nan_median(np.abs(values))
-    scale = np.maximum(1.4826 * np.nan_to_num(mad), 0.01 * np.nan_to_num(level)) + 1e-12
-    z = np.nan_to_num(resid / scale[:, None])
-    outlier = np.abs(z) > threshold
+    dev = found or deviations(values)
+    outlier = np.abs(dev.z) > threshold
     if period is not None and outlier.any():
-        outlier &= ~_recurring(z, threshold, period, phase_tolerance)
-    cleaned = np.where(outlier, local, values)
+        outlier &= ~_recurring(dev.z, threshold, period, phase_tolerance)
+    cleaned = np.where(outlier, dev.local, values)
     return cleaned, outlier.sum(axis=1)
 
 
-def _recurring(z: FloatArray, threshold: float, period: NDArray[np.intp], tolerance: int) -> NDArray[np.bool_]:
+def _recurring(
+    z: FloatArray, threshold: float, period: NDArray[np.intp], tolerance: int
+) -> NDArray[np.bool_]:
     """Points whose same-sign deviation recurs at the same phase in another cycle."""
     s, n = z.shape
     out = np.zeros((s, n), dtype=bool)
@@ -173,7 +216,7 @@ def _recurring(z: FloatArray, threshold: float, period: NDArray[np.intp], tolera
             continue
         tail = z[rows, n - k * p :]
         for sign in (1.0, -1.0):
-            high = maximum_filter1d((sign * tail > threshold / 2).astype(np.int8), 2 * tolerance + 1, axis=1)
+            high = nanstats.moving_max(sign * tail > threshold / 2, 2 * tolerance + 1)
             seen = high.reshape(rows.size, k, p).sum(axis=1)
             recurs = np.tile(seen >= 2, (1, k)) & (sign * tail > threshold)
             out[rows, n - k * p :] |= recurs
@@ -202,11 +245,41 @@ def level_shift_cut(values: FloatArray, day: int, ratio: float) -> NDArray[np.in
     scale = nanstats.nan_median(levels)
     floor = np.where(np.isfinite(scale) & (scale > 0), 1e-3 * scale, 1e-12)
     logs = np.log(np.maximum(levels, 0.0) + floor[:, None])
-    for row in range(s):
+    # rows whose best split anywhere is a shift; only they are searched further
+    for row in np.flatnonzero(_split_scores(logs, np.log(ratio)).max(axis=1) > 0):
         first = _last_shift(logs[row], np.log(ratio))
         if first > 0:
             cut[row] = offset + first * day
     return cut
+
+
+def _split_scores(logs: FloatArray, min_jump: float) -> FloatArray:
+    """t-statistic of every split (series × split index) that qualifies as a shift, else 0.
+
+    Split ``i`` compares days ``[0, i)`` with ``[i, end)``; the later part must hold at least
+    ``_MIN_REGIME`` days. Missing days are ignored.
+    """
+    s, b = logs.shape
+    scores = np.zeros((s, b))
+    ok = np.isfinite(logs)
+    x = np.where(ok, logs, 0.0)
+    c1, s1, q1 = np.cumsum(ok, axis=1), np.cumsum(x, axis=1), np.cumsum(x * x, axis=1)
+    n_all, s_all, q_all = c1[:, -1:], s1[:, -1:], q1[:, -1:]
+    for i in range(1, b - _MIN_REGIME + 1):
+        nl, sl, ql = c1[:, i - 1], s1[:, i - 1], q1[:, i - 1]
+        nr, sr, qr = n_all[:, 0] - nl, s_all[:, 0] - sl, q_all[:, 0] - ql
+        valid = (nl > 0) & (nr > 0)
+        nl_, nr_ = np.maximum(nl, 1), np.maximum(nr, 1)
+        ml, mr = sl / nl_, sr / nr_
+        # pooled within-segment spread (root mean square deviation from each segment's mean)
+        ss = np.maximum(ql - nl * ml * ml, 0) + np.maximum(qr - nr * mr * mr, 0)
+        total = nl + nr
+        spread = np.where(total > 2, np.sqrt(ss / np.maximum(total, 1)), 0.0)
+        jump = np.abs(mr - ml)
+        qualifies = valid & (jump >= min_jump) & (jump > 3 * spread)
+        t = jump / (spread * np.sqrt(1 / nl_ + 1 / nr_) + 1e-9)
+        scores[:, i] = np.where(qualifies, t, 0.0)
+    return scores
 
 
 def _last_shift(logs: FloatArray, min_jump: float) -> int:
@@ -214,40 +287,21 @@ def _last_shift(logs: FloatArray, min_jump: float) -> int:
     start = 0
     for _ in range(4):
         seg = logs[start:]
-        ok = np.isfinite(seg)
-        if ok.sum() < 2:
+        if np.isfinite(seg).sum() < 2:
             return start
-        split = _best_split(seg, min_jump)
+        scores = _split_scores(seg[None, :], min_jump)[0]
+        split = int(np.argmax(scores)) if scores.max() > 0 else 0
         if split <= 0:
             return start
         start += split
     return start
 
 
-def _best_split(seg: FloatArray, min_jump: float) -> int:
-    """Split index with the largest t-statistic if it is a shift, else 0."""
-    best, best_t = 0, 0.0
-    for i in range(1, seg.size - _MIN_REGIME + 1):
-        left, right = seg[:i], seg[i:]
-        left, right = left[np.isfinite(left)], right[np.isfinite(right)]
-        if left.size == 0 or right.size == 0:
-            continue
-        jump = abs(float(right.mean() - left.mean()))
-        resid = np.concatenate([left - left.mean(), right - right.mean()])
-        spread = float(np.sqrt(np.mean(resid * resid))) if resid.size > 2 else 0.0
-        if jump < min_jump or jump <= 3 * spread:
-            continue
-        t = jump / (spread * np.sqrt(1 / left.size + 1 / right.size) + 1e-9)
-        if t > best_t:
-            best, best_t = i, t
-    return best
-
-
 def stale_tail(values: FloatArray) -> NDArray[np.intp]:
     """Number of missing points at the end of each series."""
     ok = np.isfinite(values)[:, ::-1]
     any_ok = ok.any(axis=1)
-    return np.where(any_ok, np.argmax(ok, axis=1), values.shape[1]).astype(np.intp)
+    return np.asarray(np.where(any_ok, np.argmax(ok, axis=1), values.shape[1]), dtype=np.intp)
 
 
 __all__ = [

@@ -44,13 +44,15 @@ class CollectionReport:
 ProgressHook = Callable[[DailyWindow, Outcome], None]
 
 
-def plan_windows(days: int, peaks: Sequence[PeakWindow], tz: tzinfo, now: datetime) -> list[DailyWindow]:
-    """Every window of the ``days`` most recent local days (today included), oldest first."""
-    today = local_day(now, tz)
+def plan_windows(
+    days: int, peaks: Sequence[PeakWindow], tz: tzinfo, now: datetime, *, until: date | None = None
+) -> list[DailyWindow]:
+    """Every window of ``days`` local days ending with ``until`` (default: today), oldest first."""
+    last = until or local_day(now, tz)
     return [
         window
         for offset in range(days - 1, -1, -1)
-        for window in windows_of_day(today - timedelta(days=offset), list(peaks), tz)
+        for window in windows_of_day(last - timedelta(days=offset), list(peaks), tz)
     ]
 
 

@@ -1,38 +1,37 @@
 """Daily usage profiles read from a Prometheus-compatible store.
 
-For each window this sends a handful of batched queries for the whole cluster (chunked by
-namespace when the cluster is large), never one query per workload, and assembles the
-figures of docs/collection.md into UsageProfile rows.
+For each window this sends nine batched queries for the whole cluster (chunked by namespace
+when the cluster is large), never one query per workload: which series exist, how many
+containers each namespace has, the pods' owners, then one query per metric family returning
+every pod container's figures. kubecap maps pods to workloads and pools their figures
+(domain/pooling.py), as docs/collection.md specifies.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
-from kubecap.domain import summary
-from kubecap.domain.usage import CPU_QUANTILES, UsageProfile
-from kubecap.domain.window import DailyWindow
-from kubecap.domain.workload import WorkloadKind, WorkloadRef
+from kubecap.domain.pooling import RESOURCE_FIGURES, ContainerKey, PodFigures, Replicas, WorkloadKey, pool
+from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES, UsageProfile
+from kubecap.domain.window import DAY, DailyWindow
+from kubecap.domain.workload import WorkloadKind
 from kubecap.errors import MissingSeriesError
-from kubecap.metrics.promql import (
-    CONTAINER_LABELS,
-    OPTIONAL_SERIES,
-    REQUIRED_SERIES,
-    WORKLOAD_LABELS,
-    Catalogue,
-    Scope,
-    WindowShape,
-)
+from kubecap.metrics.promql import OPTIONAL_SERIES, REQUIRED_SERIES, Catalogue, Scope, WindowShape
 from kubecap.ports import WindowUsage
 
-ContainerKey = tuple[str, str, str, str]  # namespace, workload_kind, workload, container
-WorkloadKey = tuple[str, str, str]
+PodKey = tuple[str, str, str]  # namespace, pod, container
+_KIND_OF_LABEL = {
+    "deployment": WorkloadKind.DEPLOYMENT,
+    "statefulset": WorkloadKind.STATEFULSET,
+    "daemonset": WorkloadKind.DAEMONSET,
+}
+_CPU_FIGURES = tuple(f"cpu_p{round(q * 100)}" for q in CPU_QUANTILES)
+_MEM_FIGURES = tuple(f"mem_p{round(q * 100)}" for q in MEMORY_QUANTILES)
 
 
 class _Sample(Protocol):
@@ -42,15 +41,6 @@ class _Sample(Protocol):
     def value(self) -> float: ...
 
 
-class _Series(Protocol):
-    @property
-    def labels(self) -> Mapping[str, str]: ...
-    @property
-    def timestamps(self) -> np.ndarray: ...  # type: ignore[type-arg]
-    @property
-    def values(self) -> np.ndarray: ...  # type: ignore[type-arg]
-
-
 class QueryClient(Protocol):
     """The part of the Prometheus client this source needs."""
 
@@ -58,17 +48,6 @@ class QueryClient(Protocol):
     def queries_sent(self) -> int: ...
 
     async def instant(self, query: str, at: datetime) -> Sequence[_Sample]: ...
-
-    async def range(self, query: str, start: datetime, end: datetime, step_s: float) -> Sequence[_Series]: ...
-
-
-@dataclass(slots=True)
-class _Steps:
-    """Per-point matrices of one window, keyed by row."""
-
-    keys: list[ContainerKey] = field(default_factory=list)
-    avg: list[np.ndarray] = field(default_factory=list)  # type: ignore[type-arg]
-    peak: list[np.ndarray] = field(default_factory=list)  # type: ignore[type-arg]
 
 
 class PrometheusUsageSource:
@@ -81,12 +60,14 @@ class PrometheusUsageSource:
         cluster: str,
         cluster_label: Mapping[str, str] | None = None,
         step_s: int = 60,
+        day_step_s: int = 300,
         series_budget: int = 20_000,
     ) -> None:
         self._client = client
         self._cluster = cluster
         self._scope = Scope.for_cluster(dict(cluster_label or {}))
         self._step_s = step_s
+        self._day_step_s = day_step_s
         self._budget = series_budget
 
     @property
@@ -94,7 +75,8 @@ class PrometheusUsageSource:
         return self._cluster
 
     async def window_usage(self, window: DailyWindow) -> WindowUsage:
-        shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
+        step = self._day_step_s if window.name == DAY else self._step_s
+        shape = WindowShape(range_ms=window.seconds * 1000, step_s=step)
         sent_before = self._client.queries_sent
         warnings = await self._check_series(window, shape)
         if warnings is None:
@@ -143,32 +125,29 @@ class PrometheusUsageSource:
     async def _chunk_rows(
         self, window: DailyWindow, shape: WindowShape, cat: Catalogue
     ) -> list[UsageProfile]:
-        first = window.start + timedelta(seconds=self._step_s)
-        points = max(window.seconds // self._step_s, 1)
+        async def figures(query: str) -> list[_Sample]:
+            return list(await self._client.instant(query, window.end))
 
-        async def steps(query: str, labels: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, np.ndarray]]:  # type: ignore[type-arg]
-            series = await self._client.range(query, first, window.end, self._step_s)
-            return _matrix_by_key(series, labels, first, self._step_s, points)
-
-        async def instant(query: str, labels: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, float]]:
-            return _values_by_key(await self._client.instant(query, window.end), labels)
-
-        cpu, mem, ready, resources, throttling, restarts = await asyncio.gather(
-            steps(cat.cpu_steps(shape), CONTAINER_LABELS),
-            steps(cat.memory_steps(), CONTAINER_LABELS),
-            steps(cat.ready_replicas_steps(), WORKLOAD_LABELS),
-            instant(cat.resources(shape), CONTAINER_LABELS),
-            instant(cat.throttling(shape), CONTAINER_LABELS),
-            instant(cat.restarts(shape), CONTAINER_LABELS),
+        owners, cpu, memory, resources, replicas, throttling, restarts = await asyncio.gather(
+            figures(cat.ownership(shape)),
+            figures(cat.cpu(shape)),
+            figures(cat.memory(shape)),
+            figures(cat.resources(shape)),
+            figures(cat.ready_replicas(shape)),
+            figures(cat.throttling(shape)),
+            figures(cat.restarts(shape)),
         )
-        return _assemble(self._cluster, window, cpu, mem, ready, resources, throttling, restarts)
+        pods = pod_figures(
+            workloads_of_pods(owners), by_pod([*cpu, *memory, *resources, *throttling, *restarts])
+        )
+        return pool(self._cluster, window, pods, replicas_of_workloads(replicas))
 
 
 def pack_namespaces(sizes: Mapping[str, int], budget: int) -> list[list[str]]:
     """Namespaces grouped so each group's series stay under ``budget`` (first-fit decreasing).
 
-    A namespace larger than the budget forms a group of its own: it cannot be split further
-    without losing the per-workload averages.
+    A namespace larger than the budget forms a group of its own: splitting it would need
+    the pod list in every query.
     """
     groups: list[tuple[int, list[str]]] = []
     for name, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
@@ -181,101 +160,82 @@ def pack_namespaces(sizes: Mapping[str, int], budget: int) -> list[list[str]]:
     return [sorted(members) for _, members in groups]
 
 
-def _key(labels: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(labels.get(n, "") for n in names)
-
-
-def _matrix_by_key(
-    series: Sequence[_Series], names: tuple[str, ...], first: datetime, step_s: int, points: int
-) -> dict[tuple[str, ...], dict[str, np.ndarray]]:  # type: ignore[type-arg]
-    """Range-query series placed on the window's points, per key and ``stat`` label."""
-    origin = first.timestamp()
-    out: dict[tuple[str, ...], dict[str, np.ndarray]] = {}  # type: ignore[type-arg]
-    for s in series:
-        row = np.full(points, np.nan)
-        index = np.rint((np.asarray(s.timestamps, dtype=float) - origin) / step_s).astype(np.int64)
-        inside = (index >= 0) & (index < points)
-        row[index[inside]] = np.asarray(s.values, dtype=float)[inside]
-        out.setdefault(_key(s.labels, names), {})[s.labels.get("stat", "value")] = row
-    return out
-
-
-def _values_by_key(
-    samples: Sequence[_Sample], names: tuple[str, ...]
-) -> dict[tuple[str, ...], dict[str, float]]:
-    out: dict[tuple[str, ...], dict[str, float]] = {}
-    for s in samples:
-        out.setdefault(_key(s.labels, names), {})[s.labels.get("figure", "value")] = float(s.value)
-    return out
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
-
-
-def _assemble(
-    cluster: str,
-    window: DailyWindow,
-    cpu: Mapping[tuple[str, ...], Mapping[str, np.ndarray]],  # type: ignore[type-arg]
-    mem: Mapping[tuple[str, ...], Mapping[str, np.ndarray]],  # type: ignore[type-arg]
-    ready: Mapping[tuple[str, ...], Mapping[str, np.ndarray]],  # type: ignore[type-arg]
-    resources: Mapping[tuple[str, ...], Mapping[str, float]],
-    throttling: Mapping[tuple[str, ...], Mapping[str, float]],
-    restarts: Mapping[tuple[str, ...], Mapping[str, float]],
-) -> list[UsageProfile]:
-    """UsageProfile rows from the per-key query results (vectorised over rows)."""
-    keys = sorted(k for k, stats in cpu.items() if "avg" in stats)
-    keys = [k for k in keys if _kind(k[1]) is not None]
-    if not keys:
-        return []
-    width = len(next(iter(cpu.values()))["avg"])
-
-    def matrix(
-        source: Mapping[tuple[str, ...], Mapping[str, np.ndarray]], stat: str, key_len: int
-    ) -> np.ndarray:  # type: ignore[type-arg]
-        empty = np.full(width, np.nan)
-        return np.vstack([source.get(k[:key_len], {}).get(stat, empty) for k in keys])
-
-    cpu_avg, cpu_peak = matrix(cpu, "avg", 4), matrix(cpu, "max", 4)
-    mem_avg, mem_peak = matrix(mem, "avg", 4), matrix(mem, "max", 4)
-    replicas = matrix(ready, "value", 3)
-    figures = {
-        **{f"cpu_p{round(q * 100)}": summary.quantile(cpu_avg, q) for q in CPU_QUANTILES},
-        "cpu_max": summary.maximum(cpu_peak),
-        "mem_p95": summary.quantile(mem_avg, 0.95),
-        "mem_max": summary.maximum(mem_peak),
-        "replicas_min": summary.minimum(replicas),
-        "replicas_avg": summary.mean(replicas),
-        "replicas_max": summary.maximum(replicas),
+def workloads_of_pods(owners: Sequence[_Sample]) -> dict[tuple[str, str], tuple[WorkloadKind, str]]:
+    """(namespace, pod) → (kind, name), following ReplicaSets to their Deployment."""
+    deployments = {
+        (s.labels.get("namespace", ""), s.labels["replicaset"]): s.labels.get("owner_name", "")
+        for s in owners
+        if "replicaset" in s.labels
     }
-    samples = summary.counts(cpu_avg)
-    rows = []
-    for i, key in enumerate(keys):
-        namespace, kind, name, container = key
-        res = resources.get(key, {})
-        restart = restarts.get(key, {})
-        profile = UsageProfile(
-            workload=WorkloadRef(cluster, namespace, WorkloadKind(kind), name),
-            container=container,
-            day=window.day,
-            window=window.name,
-            samples=int(samples[i]),
-            cpu_request=_finite(res.get("cpu_request")),
-            cpu_limit=_finite(res.get("cpu_limit")),
-            mem_request=_finite(res.get("mem_request")),
-            mem_limit=_finite(res.get("mem_limit")),
-            cpu_throttle_ratio=_finite(throttling.get(key, {}).get("value")),
-            restarts=_finite(restart.get("restarts")),
-            oom_kills=(_finite(restart.get("oom_kills")) or 0.0) if "restarts" in restart else None,
+    out: dict[tuple[str, str], tuple[WorkloadKind, str]] = {}
+    for s in owners:
+        if "pod" not in s.labels:
+            continue
+        namespace, kind, name = (
+            s.labels.get("namespace", ""),
+            s.labels.get("owner_kind"),
+            s.labels.get("owner_name", ""),
         )
-        for name_, values in figures.items():
-            setattr(profile, name_, summary.optional(values[i]))
-        rows.append(profile)
-    return rows
+        if kind in (WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET):
+            out[(namespace, s.labels["pod"])] = (WorkloadKind(kind), name)
+        elif kind == "ReplicaSet" and (namespace, name) in deployments:
+            out[(namespace, s.labels["pod"])] = (WorkloadKind.DEPLOYMENT, deployments[(namespace, name)])
+    return out
 
 
-def _kind(value: str) -> WorkloadKind | None:
-    try:
-        return WorkloadKind(value)
-    except ValueError:
-        return None
+def by_pod(samples: Sequence[_Sample]) -> dict[PodKey, dict[str, float]]:
+    """Figures per pod container from samples labelled namespace, pod, container and figure."""
+    out: dict[PodKey, dict[str, float]] = {}
+    for s in samples:
+        key = (s.labels.get("namespace", ""), s.labels.get("pod", ""), s.labels.get("container", ""))
+        out.setdefault(key, {})[s.labels.get("figure", "")] = float(s.value)
+    return out
+
+
+def pod_figures(
+    workloads: Mapping[tuple[str, str], tuple[WorkloadKind, str]],
+    figures: Mapping[PodKey, Mapping[str, float]],
+) -> PodFigures:
+    """The pods that belong to a workload, as the arrays pooling takes."""
+    keys: list[ContainerKey] = []
+    rows: list[Mapping[str, float]] = []
+    for (namespace, pod, container), values in sorted(figures.items()):
+        owner = workloads.get((namespace, pod))
+        if owner is not None and container:
+            keys.append((namespace, owner[0], owner[1], container))
+            rows.append(values)
+
+    def column(name: str) -> np.ndarray:  # type: ignore[type-arg]
+        return np.fromiter((r.get(name, np.nan) for r in rows), dtype=np.float64, count=len(rows))
+
+    def matrix(names: Sequence[str]) -> np.ndarray:  # type: ignore[type-arg]
+        return np.column_stack([column(n) for n in names]) if rows else np.empty((0, len(names)))
+
+    return PodFigures(
+        keys=keys,
+        cpu_quantiles=matrix(_CPU_FIGURES),
+        cpu_max=column("cpu_max"),
+        cpu_points=np.nan_to_num(column("cpu_points")),
+        mem_quantiles=matrix(_MEM_FIGURES),
+        mem_max=column("mem_max"),
+        mem_points=np.nan_to_num(column("mem_points")),
+        resources=matrix(RESOURCE_FIGURES),
+        throttled=column("throttled"),
+        periods=column("periods"),
+        restarts=column("restarts"),
+        oom_seen=np.nan_to_num(column("oom_seen")),
+    )
+
+
+def replicas_of_workloads(samples: Sequence[_Sample]) -> dict[WorkloadKey, Replicas]:
+    """Ready-replica figures per workload, from samples labelled with the kind's own label."""
+    figures: dict[WorkloadKey, dict[str, float]] = {}
+    for s in samples:
+        for label, kind in _KIND_OF_LABEL.items():
+            if label in s.labels:
+                key = (s.labels.get("namespace", ""), kind, s.labels[label])
+                figures.setdefault(key, {})[s.labels.get("figure", "")] = float(s.value)
+    return {
+        key: Replicas(values.get("replicas_min"), values.get("replicas_avg"), values.get("replicas_max"))
+        for key, values in figures.items()
+    }

@@ -2,8 +2,8 @@
 
 This is the pure half of the simulated source: given the samples of every container series
 (on a common, sorted time axis) and the evaluation points of a window, it returns the
-figures of docs/collection.md per row (a workload container), vectorised over series and
-points. The contract test holds the simulated source to the PromQL catalogue on a real
+per-pod-container figures of docs/collection.md, vectorised over series and points; pooling
+them into workload rows is kubecap.domain.pooling's, shared with the Prometheus source. The contract test holds the simulated source to the PromQL catalogue on a real
 Prometheus, so the semantics here follow Prometheus 2.x (the version Debian ships):
 
 - ``rate(x[5m])`` at ``t`` uses the samples in the closed range ``[t − 300 s, t]``; it needs
@@ -12,14 +12,14 @@ Prometheus, so the semantics here follow Prometheus 2.x (the version Debian ship
   to it when that is under 1.1 × the average sample spacing, otherwise by half a spacing,
   and towards the start never past the counter's extrapolated zero point.
 - an instant selector at ``t`` takes the latest sample in ``[t − 300 s, t]`` (lookback).
-- a pod belongs to its workload at ``t`` when its kube-state-metrics series are visible at
-  ``t``; the simulated cluster exports them at the same instants as the pod's cAdvisor
-  series, so visibility is "the series has a sample in the lookback range".
+- a pod belongs to its workload for the window; the simulated cluster exports its
+  kube-state-metrics series at the same instants as its cAdvisor series, so the owner is
+  visible whenever the usage is.
 - quantiles use Prometheus' ``quantile_over_time`` formula (rank q·(n−1), linear
   interpolation between neighbours), which is numpy's ``linear`` method.
 
 Float arithmetic follows the same order as Prometheus' where that is cheap, so results agree
-to a few ulps (the cross-pod average and the reset correction may sum in another order).
+to a few ulps (the reset correction may sum in another order).
 """
 
 from __future__ import annotations
@@ -68,24 +68,30 @@ class WindowSamples:
 
 
 @dataclass(frozen=True, slots=True)
-class WindowFigures:
-    """One entry per row; NaN means "no value" (None in a UsageProfile)."""
+class SeriesFigures:
+    """Per container series (pod container): its figures over the window; NaN means no value.
 
-    samples: I64
+    Workload rows are made from these by kubecap.domain.pooling, exactly as for Prometheus.
+    """
+
     cpu_quantiles: F64
-    """Shape (rows, len(CPU_QUANTILES))."""
+    """Shape (series, len(CPU_QUANTILES))."""
     cpu_max: F64
+    cpu_points: F64
     mem_quantiles: F64
-    """Shape (rows, len(MEMORY_QUANTILES))."""
+    """Shape (series, len(MEMORY_QUANTILES))."""
     mem_max: F64
+    mem_points: F64
     resources: F64
-    """Shape (rows, 4): cpu request, cpu limit, memory request, memory limit."""
+    """Shape (series, 4): cpu request, cpu limit, memory request, memory limit."""
+    throttled: F64
+    periods: F64
+    restarts: F64
+    oom_seen: F64
     replicas_min: F64
+    """Per workload (rows of ``WindowSamples.replicas``), like the two below."""
     replicas_avg: F64
     replicas_max: F64
-    throttle_ratio: F64
-    restarts: F64
-    oom_kills: F64
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,46 +182,6 @@ def quantiles_over_time(values: F64, qs: tuple[float, ...]) -> F64:
     return out
 
 
-class _Groups:
-    """Reductions of per-series arrays to rows (series sorted by row once)."""
-
-    def __init__(self, row: I64, n_rows: int) -> None:
-        self.order = np.argsort(row, kind="stable")
-        counts = np.bincount(row, minlength=n_rows)
-        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self.empty = counts == 0
-        self.n_rows = n_rows
-
-    def _reduce(self, ufunc: np.ufunc, values: F64, fill: float) -> F64:
-        if len(self.order) == 0:
-            return np.full((self.n_rows, *values.shape[1:]), fill)
-        starts = np.minimum(self.starts, len(self.order) - 1)
-        out: F64 = ufunc.reduceat(values[self.order], starts, axis=0)
-        out[self.empty] = fill
-        return out
-
-    def sum(self, values: F64) -> F64:
-        return self._reduce(np.add, values, 0.0)
-
-    def nanmax(self, values: F64) -> F64:
-        return self._reduce(np.fmax, values, np.nan)
-
-    def nansum(self, values: F64) -> F64:
-        """Sum ignoring NaN; NaN where every value is NaN."""
-        total = self.sum(np.nan_to_num(values, nan=0.0))
-        seen = self.sum((~np.isnan(values)).astype(np.float64))
-        return np.where(seen > 0, total, np.nan)
-
-
-def _average(groups: _Groups, values: F64) -> F64:
-    """Mean over the series of a row that have a value, per point (NaN when none has)."""
-    has = ~np.isnan(values)
-    total = groups.sum(np.where(has, values, 0.0))
-    count = groups.sum(has.astype(np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
 def _max_over(values: F64) -> F64:
     out = np.full(values.shape[0], np.nan)
     has = ~np.all(np.isnan(values), axis=1)
@@ -230,58 +196,49 @@ def _min_over(values: F64) -> F64:
     return out
 
 
-def window_figures(samples: WindowSamples, points: I64) -> WindowFigures:
-    """The figures of docs/collection.md for every row, from the samples around a window."""
+def series_figures(samples: WindowSamples, points: I64) -> SeriesFigures:
+    """The per-pod-container figures of docs/collection.md for every series, from the samples around a window."""
     t, present = samples.times, samples.present
-    n_rows = len(samples.row_workload)
-    groups = _Groups(samples.row, n_rows)
 
     pod_cpu = rate(t, samples.cpu, present, points)
-    workload_cpu = _average(groups, pod_cpu)
-    count = np.sum(~np.isnan(workload_cpu), axis=1).astype(np.int64)
-    cpu_quantiles = quantiles_over_time(workload_cpu, CPU_QUANTILES)
-    cpu_max = _max_over(groups.nanmax(pod_cpu))
-
     pod_memory = latest(t, samples.memory, present, points)
-    mem_quantiles = quantiles_over_time(_average(groups, pod_memory), MEMORY_QUANTILES)
-    mem_max = _max_over(groups.nanmax(pod_memory))
 
     seen = np.asarray((_ranges(t, present, points, LOOKBACK).count > 0).any(axis=1), dtype=bool)
-    resources = groups.nanmax(np.where(seen[:, None], samples.resources, np.nan))
+    resources = np.where(seen[:, None], samples.resources, np.nan)
 
-    replicas = latest(t, samples.replicas, samples.replicas_present, points)[samples.row_workload]
+    replicas = latest(t, samples.replicas, samples.replicas_present, points)
     with np.errstate(invalid="ignore"):
         has_replicas = ~np.all(np.isnan(replicas), axis=1)
-        replicas_avg = np.full(n_rows, np.nan)
+        replicas_avg = np.full(replicas.shape[0], np.nan)
         replicas_avg[has_replicas] = np.nanmean(replicas[has_replicas], axis=1)
 
-    cfs_present = present & samples.cfs[:, None]
-    throttled = groups.nansum(_total_over(rate(t, samples.throttled, cfs_present, points))[:, None])[:, 0]
-    periods = groups.nansum(_total_over(rate(t, samples.periods, cfs_present, points))[:, None])[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        throttle_ratio = np.where(periods > 0, throttled / periods, np.nan)
+    # Only series with a CPU limit have CFS counters: compute their rates alone (fewer rows).
+    with_cfs = np.flatnonzero(samples.cfs)
+    throttled = np.full(len(samples.row), np.nan)
+    periods = np.full(len(samples.row), np.nan)
+    if len(with_cfs):
+        cfs_present = present[with_cfs]
+        throttled[with_cfs] = _total_over(rate(t, samples.throttled[with_cfs], cfs_present, points))
+        periods[with_cfs] = _total_over(rate(t, samples.periods[with_cfs], cfs_present, points))
 
     restart_values = latest(t, samples.restarts, present, points)
-    increase = _max_over(restart_values) - _min_over(restart_values)
     oom_seen = (_ranges(t, samples.oom, points, LOOKBACK).count > 0).any(axis=1)
-    restarts = groups.nansum(increase[:, None])[:, 0]
-    oom_kills = groups.nansum(
-        np.where(np.isnan(increase), np.nan, np.where(oom_seen, increase, 0.0))[:, None]
-    )[:, 0]
 
-    return WindowFigures(
-        samples=count,
-        cpu_quantiles=cpu_quantiles,
-        cpu_max=cpu_max,
-        mem_quantiles=mem_quantiles,
-        mem_max=mem_max,
+    return SeriesFigures(
+        cpu_quantiles=quantiles_over_time(pod_cpu, CPU_QUANTILES),
+        cpu_max=_max_over(pod_cpu),
+        cpu_points=np.sum(~np.isnan(pod_cpu), axis=1).astype(np.float64),
+        mem_quantiles=quantiles_over_time(pod_memory, MEMORY_QUANTILES),
+        mem_max=_max_over(pod_memory),
+        mem_points=np.sum(~np.isnan(pod_memory), axis=1).astype(np.float64),
         resources=resources,
+        throttled=throttled,
+        periods=periods,
+        restarts=_max_over(restart_values) - _min_over(restart_values),
+        oom_seen=np.where(oom_seen, 1.0, np.nan),
         replicas_min=_min_over(replicas),
         replicas_avg=replicas_avg,
         replicas_max=_max_over(replicas),
-        throttle_ratio=throttle_ratio,
-        restarts=restarts,
-        oom_kills=oom_kills,
     )
 
 

@@ -17,6 +17,7 @@ import re
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -364,8 +365,6 @@ def scenario_from_yaml(text: str, *, source: str = "scenario") -> Scenario:
 
 def demo_scenario() -> Scenario:
     """The bundled demo scenario (``scenarios/demo.yaml``)."""
-    from importlib import resources
-
     text = resources.files("kubecap.metrics").joinpath("scenarios/demo.yaml").read_text(encoding="utf-8")
     return scenario_from_yaml(text, source="bundled demo scenario")
 

@@ -53,13 +53,13 @@ from types import MappingProxyType
 
 import numpy as np
 
+from kubecap.domain.pooling import PodFigures, Replicas, pool
 from kubecap.domain.usage import UsageProfile
-from kubecap.domain.window import DailyWindow, PeakWindow
-from kubecap.domain.workload import WorkloadRef
+from kubecap.domain.window import DAY, DailyWindow, PeakWindow
 from kubecap.errors import ConfigError
 from kubecap.metrics.sim_generate import PAGE, SimData, generate
 from kubecap.metrics.sim_openmetrics import write_openmetrics as _write_openmetrics
-from kubecap.metrics.sim_profile import LOOKBACK, WindowSamples, window_figures
+from kubecap.metrics.sim_profile import LOOKBACK, WindowSamples, series_figures
 from kubecap.metrics.sim_scenario import (
     Scenario,
     demo_scenario,
@@ -87,11 +87,16 @@ _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 class SimulatedSource:
     """A UsageSource over a simulated cluster (see the module docstring)."""
 
-    def __init__(self, scenario: Scenario, *, step: int = 60, now: datetime | None = None) -> None:
-        if step < 1:
-            raise ConfigError(f"evaluation step {step}s is not positive; use the default of 60s")
+    def __init__(
+        self, scenario: Scenario, *, step: int = 60, day_step: int = 300, now: datetime | None = None
+    ) -> None:
+        if step < 1 or day_step < 1:
+            raise ConfigError(
+                f"evaluation steps {step}s / {day_step}s must be positive; use the defaults 60s / 300s"
+            )
         self._scenario = scenario
         self._step = step
+        self._day_step = day_step
         self._period = scenario.period(now or datetime.now(UTC))
         self._data: SimData | None = None
         self._lock = threading.Lock()
@@ -134,46 +139,44 @@ class SimulatedSource:
     def profiles(self, window: DailyWindow) -> list[UsageProfile]:
         """Rows of every workload container with CPU data in ``window``."""
         data = self.data()
+        step = self._day_step if window.name == DAY else self._step
         first = int(window.start.timestamp())
-        points = first + self._step * np.arange(1, window.seconds // self._step + 1, dtype=np.int64)
+        points = first + step * np.arange(1, window.seconds // step + 1, dtype=np.int64)
         if len(points) == 0:
             return []
         i0 = int(np.searchsorted(data.times, points[0] - LOOKBACK, "left"))
         i1 = int(np.searchsorted(data.times, points[-1], "right"))
         if i0 >= i1:
             return []
-        figures = window_figures(_window_samples(data, i0, i1), points)
-        rows = []
-        for r in np.flatnonzero(figures.samples > 0):
-            w, container = data.rows[r]
-            workload = data.workloads[w]
-            rows.append(
-                UsageProfile(
-                    workload=WorkloadRef(self.cluster, workload.namespace, workload.kind, workload.name),
-                    container=container,
-                    day=window.day,
-                    window=window.name,
-                    replicas_min=_value(figures.replicas_min[r]),
-                    replicas_avg=_value(figures.replicas_avg[r]),
-                    replicas_max=_value(figures.replicas_max[r]),
-                    cpu_p50=_value(figures.cpu_quantiles[r, 0]),
-                    cpu_p90=_value(figures.cpu_quantiles[r, 1]),
-                    cpu_p95=_value(figures.cpu_quantiles[r, 2]),
-                    cpu_p99=_value(figures.cpu_quantiles[r, 3]),
-                    cpu_max=_value(figures.cpu_max[r]),
-                    mem_p95=_value(figures.mem_quantiles[r, 0]),
-                    mem_max=_value(figures.mem_max[r]),
-                    cpu_request=_value(figures.resources[r, 0]),
-                    cpu_limit=_value(figures.resources[r, 1]),
-                    mem_request=_value(figures.resources[r, 2]),
-                    mem_limit=_value(figures.resources[r, 3]),
-                    cpu_throttle_ratio=_value(figures.throttle_ratio[r]),
-                    oom_kills=_value(figures.oom_kills[r]),
-                    restarts=_value(figures.restarts[r]),
-                    samples=int(figures.samples[r]),
-                )
+        figures = series_figures(_window_samples(data, i0, i1), points)
+        workloads = [data.workloads[w] for w, _ in data.rows]
+        keys = [
+            (workloads[r].namespace, workloads[r].kind, workloads[r].name, data.rows[r][1])
+            for r in data.container_row
+        ]
+        pods = PodFigures(
+            keys=keys,
+            cpu_quantiles=figures.cpu_quantiles,
+            cpu_max=figures.cpu_max,
+            cpu_points=figures.cpu_points,
+            mem_quantiles=figures.mem_quantiles,
+            mem_max=figures.mem_max,
+            mem_points=figures.mem_points,
+            resources=figures.resources,
+            throttled=figures.throttled,
+            periods=figures.periods,
+            restarts=figures.restarts,
+            oom_seen=np.nan_to_num(figures.oom_seen),
+        )
+        replicas = {
+            (w.namespace, w.kind, w.name): Replicas(
+                _value(figures.replicas_min[i]),
+                _value(figures.replicas_avg[i]),
+                _value(figures.replicas_max[i]),
             )
-        return rows
+            for i, w in enumerate(data.workloads)
+        }
+        return pool(self.cluster, window, pods, replicas)
 
     def write_openmetrics(
         self, out_dir: Path, *, extra_labels: Mapping[str, str] = _NO_LABELS, static_every: int = 1

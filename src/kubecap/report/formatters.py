@@ -73,9 +73,23 @@ def _share(value: float | None) -> str:
 def to_table(rows: Sequence[UsageRow], out: TextIO) -> None:
     window = rows[0].window if rows else ""
     table = Table(title=f"Usage against requests (window {window}; peak = highest daily value)")
-    for header in ("namespace", "workload", "container", "replicas", "cpu req", "cpu P95 peak", "used/req",
-                   "mem req", "mem max peak", "used/req", "throttled", "OOM"):
-        table.add_column(header, justify="left" if header in ("namespace", "workload", "container") else "right")
+    for header in (
+        "namespace",
+        "workload",
+        "container",
+        "replicas",
+        "cpu req",
+        "cpu P95 peak",
+        "used/req",
+        "mem req",
+        "mem max peak",
+        "used/req",
+        "throttled",
+        "OOM",
+    ):
+        table.add_column(
+            header, justify="left" if header in ("namespace", "workload", "container") else "right"
+        )
     for r in rows:
         table.add_row(
             r.workload.namespace,

@@ -67,7 +67,9 @@ def _latest(profiles: list[UsageProfile], figure: str) -> float | None:
 
 def usage_report(profiles: Iterable[UsageProfile], window: str) -> list[UsageRow]:
     """One row per workload container seen in ``window``; requests are the latest seen."""
-    chosen = sorted((p for p in profiles if p.window == window), key=lambda p: (p.workload, p.container, p.day))
+    chosen = sorted(
+        (p for p in profiles if p.window == window), key=lambda p: (p.workload, p.container, p.day)
+    )
     rows = []
     for (workload, container), group in groupby(chosen, key=lambda p: (p.workload, p.container)):
         days = list(group)

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -170,3 +173,166 @@ FIGURE_COLUMNS: tuple[str, ...] = tuple(
     if c.name not in {"workload_id", "container", "day", "window"}
 )
 """The figure columns of usage_daily, in table order (equal to UsageProfile.figure_names())."""
+
+
+STRATEGY_LENGTH = 32
+RECOMMENDATION_STATUSES = ("ok", "not-enough-data")
+RESOURCE_COLUMNS = ("cpu_request", "cpu_limit", "mem_request", "mem_limit")
+
+
+class RecommendationRow(Base):
+    """The latest recommendation of one strategy for one container (re-running a strategy replaces it).
+
+    Resource values are per pod, CPU in cores and memory in bytes, NULL when not set; the
+    ``current_*`` columns hold what the container ran with, so a patch can be derived from
+    the row alone. Savings are monthly at the current replicas; risk figures come from the
+    history the strategy read. The replica columns repeat on each container of a workload.
+    """
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        CheckConstraint("status IN ('ok', 'not-enough-data')", name="status"),
+        Index(None, "strategy"),
+    )
+
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True)
+    container: Mapped[str] = mapped_column(identifier(CONTAINER_LENGTH), primary_key=True)
+    strategy: Mapped[str] = mapped_column(identifier(STRATEGY_LENGTH), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    # The strategy's settings as JSON: what produced this row, exactly.
+    settings: Mapped[str] = mapped_column(Text)
+    window: Mapped[str | None] = mapped_column(identifier(WINDOW_LENGTH))
+    first_day: Mapped[date | None] = mapped_column(Date)
+    last_day: Mapped[date | None] = mapped_column(Date)
+    days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cpu_request: Mapped[float | None] = mapped_column(Float)
+    cpu_limit: Mapped[float | None] = mapped_column(Float)
+    mem_request: Mapped[float | None] = mapped_column(Float)
+    mem_limit: Mapped[float | None] = mapped_column(Float)
+    current_cpu_request: Mapped[float | None] = mapped_column(Float)
+    current_cpu_limit: Mapped[float | None] = mapped_column(Float)
+    current_mem_request: Mapped[float | None] = mapped_column(Float)
+    current_mem_limit: Mapped[float | None] = mapped_column(Float)
+    cpu_low: Mapped[float | None] = mapped_column(Float)
+    cpu_high: Mapped[float | None] = mapped_column(Float)
+    mem_low: Mapped[float | None] = mapped_column(Float)
+    mem_high: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str] = mapped_column(Text, default="", server_default="")
+    savings_cpu_core_hours: Mapped[float | None] = mapped_column(Float)
+    savings_mem_gib_hours: Mapped[float | None] = mapped_column(Float)
+    savings_usd: Mapped[float | None] = mapped_column(Float)
+    risk_cpu_time_above_request: Mapped[float | None] = mapped_column(Float)
+    risk_mem_days_above_request: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    risk_mem_days_above_limit: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    risk_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    risk_throttle_max: Mapped[float | None] = mapped_column(Float)
+    risk_oom_kills: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    replicas_current: Mapped[float | None] = mapped_column(Float)
+    replicas: Mapped[int | None] = mapped_column(Integer)
+    hpa_min_replicas: Mapped[int | None] = mapped_column(Integer)
+    hpa_max_replicas: Mapped[int | None] = mapped_column(Integer)
+    replicas_explanation: Mapped[str | None] = mapped_column(Text)
+
+
+# --- operations (revision 0003): tasks, their runs, the audit trail, notification channels ---
+
+TASK_STATES = ("active", "paused", "cancelled", "done", "failed", "missed")
+TASK_RUN_STATES = ("running", "retry", "succeeded", "failed", "missed")
+OPERATIONS = ("scale", "restart", "apply")
+CRON_LENGTH = 120
+TIMEZONE_LENGTH = 64
+ACTOR_LENGTH = 253
+ACTION_LENGTH = 64
+
+
+class TaskRow(Base):
+    """A scheduled operation on one workload; ``next_run_at`` is when a runner may claim it."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("state IN ('active', 'paused', 'cancelled', 'done', 'failed', 'missed')", name="state"),
+        CheckConstraint("operation IN ('scale', 'restart', 'apply')", name="operation"),
+        CheckConstraint("kind IN ('Deployment', 'StatefulSet', 'DaemonSet')", name="kind"),
+        Index(None, "state", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH))
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH))
+    kind: Mapped[str] = mapped_column(identifier(KIND_LENGTH))
+    name: Mapped[str] = mapped_column(identifier(NAME_LENGTH))
+    operation: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    # replicas, resources and the expiry of a temporary scale, as JSON.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cron: Mapped[str | None] = mapped_column(identifier(CRON_LENGTH))
+    timezone: Mapped[str] = mapped_column(identifier(TIMEZONE_LENGTH))
+    grace_seconds: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class TaskRunRow(Base):
+    """One firing of a task; the unique (task, scheduled_for) key makes each run exactly once."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        UniqueConstraint("task_id", "scheduled_for"),
+        CheckConstraint("state IN ('running', 'retry', 'succeeded', 'failed', 'missed')", name="state"),
+        Index(None, "state", "retry_at"),
+        Index(None, "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    attempt: Mapped[int] = mapped_column(Integer)
+    runner: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditEventRow(Base):
+    """Who changed what, from what to what, with which result, when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "at"), Index(None, "action", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    action: Mapped[str] = mapped_column(identifier(ACTION_LENGTH))
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH), default="", server_default="")
+    target: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str] = mapped_column(identifier(ACTION_LENGTH * 2), default="", server_default="")
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class NotificationChannelRow(Base):
+    """A notification channel kept in the database (channels may also come from the settings)."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH), unique=True)
+    # Apprise URLs carry secrets: never log or print them.
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    clusters: Mapped[list[str]] = mapped_column(JSON)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from types import TracebackType
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kubecap.domain.audit import AuditEvent, AuditFilter, AuditResult
+from kubecap.domain.notifications import Channel
+from kubecap.domain.recommendation import Recommendation
+from kubecap.domain.tasks import ClaimedRun, NewTask, RunOutcome, RunState, Task, TaskRun, TaskState
 from kubecap.domain.usage import UsageProfile
+from kubecap.domain.usage_columns import UsageColumns
 from kubecap.domain.window import DailyWindow
-from kubecap.errors import StoreError
+from kubecap.errors import ConfigError, NotFoundError, StoreError
 from kubecap.ports import WindowUsage
-from kubecap.store import runs_repo, usage_repo
+from kubecap.store import audit_repo, recommendations_repo, runs_repo, tasks_repo, usage_repo
 from kubecap.store.engine import async_engine, reason, unreachable
 from kubecap.store.migrate import (
     current_revision,
@@ -142,10 +148,179 @@ class Store:
         async with self._transaction("reading usage history") as c:
             return await usage_repo.read_usage(c, where)
 
+    async def usage_columns(
+        self,
+        *,
+        cluster: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        windows: Sequence[str] | None = None,
+        namespace: str | None = None,
+        figures: Sequence[str] | None = None,
+    ) -> UsageColumns:
+        """Stored rows matching every given filter (days inclusive) as columns, in no particular order.
+
+        ``figures`` names the UsageProfile figures to read (default: all of them).
+        """
+        where = usage_repo.UsageFilter(cluster, since, until, None, namespace)
+        names = tuple(UsageProfile.figure_names() if figures is None else figures)
+        async with self._transaction("reading usage history") as c:
+            return await recommendations_repo.read_usage_columns(c, where, windows, names)
+
+    async def save_recommendations(self, recommendations: Sequence[Recommendation]) -> int:
+        """Store recommendations, replacing those of the same strategy and container; all or nothing."""
+        doing = f"saving {len(recommendations)} recommendations"
+        async with self._transaction(doing, "; nothing of them was stored") as c:
+            return await recommendations_repo.upsert_recommendations(c, recommendations)
+
+    async def recommendations(
+        self, *, cluster: str | None = None, strategy: str | None = None, namespace: str | None = None
+    ) -> list[Recommendation]:
+        """Stored recommendations, ordered by cluster, namespace, kind, name, container and strategy."""
+        async with self._transaction("reading recommendations") as c:
+            return await recommendations_repo.read_recommendations(
+                c, cluster=cluster, strategy=strategy, namespace=namespace
+            )
+
     async def runs(self, cluster: str) -> list[CollectionRun]:
         """Collection records of ``cluster``, ordered by day and window (empty if unknown)."""
         async with self._transaction(f"reading the collection runs of cluster {cluster!r}") as c:
             return await runs_repo.read_runs(c, cluster)
+
+    # --- operations: tasks, runs, audit events, notification channels (revision 0003) -----------
+    # These methods implement kubecap.ops.ports (TaskStore, AuditLog, ChannelStore); the
+    # statements are in tasks_repo and audit_repo.
+
+    async def add_task(self, task: NewTask, now: datetime, audit: AuditEvent | None = None) -> Task:
+        """Store a validated task (and its audit event) in one transaction."""
+        async with self._transaction(f"adding a task for {task.spec.target}") as c:
+            added = await tasks_repo.add_task(c, task, now)
+            if audit is not None:
+                await audit_repo.record(c, replace(audit, request_id=audit.request_id or f"task-{added.id}"))
+            return added
+
+    async def task(self, task_id: int) -> Task:
+        async with self._transaction(f"reading task {task_id}") as c:
+            found = await tasks_repo.get_task(c, task_id)
+        if found is None:
+            raise _task_missing(task_id)
+        return found
+
+    async def tasks(self, *, state: TaskState | None = None, cluster: str | None = None) -> list[Task]:
+        async with self._transaction("listing tasks") as c:
+            return await tasks_repo.list_tasks(c, state, cluster)
+
+    async def update_task_state(
+        self,
+        task_id: int,
+        state: TaskState,
+        *,
+        allowed_from: tuple[TaskState, ...],
+        next_run_at: datetime | None,
+        now: datetime,
+        audit: AuditEvent,
+    ) -> Task:
+        async with self._transaction(f"changing task {task_id}") as c:
+            current = await tasks_repo.get_task(c, task_id)
+            if current is None:
+                raise _task_missing(task_id)
+            if current.state not in allowed_from:
+                allowed = " or ".join(s.value for s in allowed_from)
+                raise ConfigError(
+                    f"task {task_id} is {current.state.value}; only {allowed} tasks can become {state.value}"
+                )
+            await tasks_repo.set_state(c, task_id, state, next_run_at, now)
+            await audit_repo.record(c, audit)
+            changed = await tasks_repo.get_task(c, task_id)
+        assert changed is not None
+        return changed
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        runner: str,
+        lease_until: datetime,
+        limit: int,
+        plan: tasks_repo.Planner,
+        task_id: int | None = None,
+    ) -> list[ClaimedRun]:
+        async with self._transaction("claiming due tasks") as c:
+            claimed = await tasks_repo.claim_due(
+                c, now=now, runner=runner, lease_until=lease_until, limit=limit, plan=plan, task_id=task_id
+            )
+            for item in claimed:
+                if item.run.state is RunState.MISSED:
+                    await audit_repo.record(c, _missed_event(item, runner, now))
+            return claimed
+
+    async def claim_retries(
+        self, *, now: datetime, runner: str, lease_until: datetime, limit: int
+    ) -> list[ClaimedRun]:
+        async with self._transaction("claiming task retries") as c:
+            return await tasks_repo.claim_retries(
+                c, now=now, runner=runner, lease_until=lease_until, limit=limit
+            )
+
+    async def finish_run(
+        self,
+        run_id: int,
+        outcome: RunOutcome,
+        *,
+        now: datetime,
+        audit: AuditEvent,
+        follow_up: NewTask | None = None,
+    ) -> TaskRun:
+        async with self._transaction(f"recording the result of task run {run_id}") as c:
+            run = await tasks_repo.finish_run(c, run_id, outcome, now)
+            await audit_repo.record(c, audit)
+            if follow_up is not None:
+                await tasks_repo.add_task(c, follow_up, now)
+            return run
+
+    async def abandon_expired(self, *, now: datetime, message: str) -> list[ClaimedRun]:
+        async with self._transaction("recording runs whose runner stopped") as c:
+            abandoned = await tasks_repo.abandon_expired(c, now=now, message=message)
+            for item in abandoned:
+                spec = item.task.spec
+                await audit_repo.record(
+                    c,
+                    AuditEvent(
+                        at=now,
+                        actor=f"runner {item.run.runner}",
+                        action=spec.operation.value,
+                        cluster=spec.target.cluster,
+                        target=str(spec.target),
+                        result=AuditResult.FAILED,
+                        request_id=f"task-{item.task.id}-run-{item.run.id}",
+                        message=message,
+                    ),
+                )
+            return abandoned
+
+    async def task_runs(self, task_id: int, limit: int = 100) -> list[TaskRun]:
+        async with self._transaction(f"reading the runs of task {task_id}") as c:
+            return await tasks_repo.list_runs(c, task_id, limit)
+
+    async def record_audit(self, event: AuditEvent) -> int:
+        async with self._transaction(f"recording the audit event {event.action} on {event.target}") as c:
+            return await audit_repo.record(c, event)
+
+    async def audit_events(self, where: AuditFilter) -> list[AuditEvent]:
+        async with self._transaction("reading audit events") as c:
+            return await audit_repo.query(c, where)
+
+    async def notification_channels(self) -> list[Channel]:
+        async with self._transaction("reading notification channels") as c:
+            return await audit_repo.channels(c)
+
+    async def save_notification_channel(self, channel: Channel, now: datetime) -> None:
+        async with self._transaction(f"saving notification channel {channel.name!r}") as c:
+            await audit_repo.save_channel(c, channel, now)
+
+    async def delete_notification_channel(self, name: str) -> bool:
+        async with self._transaction(f"deleting notification channel {name!r}") as c:
+            return await audit_repo.delete_channel(c, name)
 
 
 async def _require_head(engine: AsyncEngine, url: str) -> None:
@@ -189,3 +364,21 @@ def _check_profiles(cluster: str, window: DailyWindow, profiles: Sequence[UsageP
         if key in seen:
             raise ValueError(f"profile {profile.workload}/{profile.container} appears twice in one window")
         seen.add(key)
+
+
+def _task_missing(task_id: int) -> NotFoundError:
+    return NotFoundError(f"task {task_id} does not exist: see `kubecap tasks list` for the task ids")
+
+
+def _missed_event(item: ClaimedRun, runner: str, now: datetime) -> AuditEvent:
+    spec = item.task.spec
+    return AuditEvent(
+        at=now,
+        actor=f"runner {runner}",
+        action=spec.operation.value,
+        cluster=spec.target.cluster,
+        target=str(spec.target),
+        result=AuditResult.MISSED,
+        request_id=f"task-{item.task.id}-run-{item.run.id}",
+        message=item.run.message,
+    )

@@ -103,7 +103,8 @@ class PrometheusServer:
     def __init__(
         self, data_dir: Path, *, extra_args: Sequence[str] = (), ready_timeout_s: float = 60.0
     ) -> None:
-        self.data_dir = data_dir
+        # Absolute: Prometheus runs with its own working directory, where a relative path means another TSDB.
+        self.data_dir = Path(data_dir).resolve()
         self.extra_args = tuple(extra_args)
         self.ready_timeout_s = ready_timeout_s
         self._process: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,1 @@
+"""Operations on clusters: scale, restart and apply resources now, at a time or on cron; audit; notifications."""

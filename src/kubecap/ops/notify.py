@@ -1,0 +1,105 @@
+"""Delivering notifications with apprise: retried with backoff, never raising, every outcome returned.
+
+A notification that cannot be delivered must not fail the operation that caused it: the
+notifier tries each channel ``attempts`` times with doubling delays and reports a
+``Delivery`` per channel, which the caller records in the audit log. Channel URLs carry
+secrets (tokens, passwords), so messages name channels, never URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import apprise
+
+from kubecap.domain.notifications import Channel, Notification
+from kubecap.errors import ConfigError
+
+Sender = Callable[[Channel, str, str], Awaitable[None]]
+"""Sends (title, body) to every URL of a channel; raises NotificationFailed with the reason."""
+
+
+class NotificationFailed(Exception):
+    """One delivery attempt failed; the message says why, without the channel's URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    channel: str
+    ok: bool
+    attempts: int
+    reason: str = ""
+
+
+def check_channel(channel: Channel) -> Channel:
+    """The channel, or a ConfigError naming it when apprise does not understand one of its URLs."""
+    if not channel.urls:
+        raise ConfigError(f"notification channel {channel.name!r} has no URL: add at least one apprise URL")
+    for index, url in enumerate(channel.urls):
+        if not apprise.Apprise().add(url):
+            raise ConfigError(
+                f"notification channel {channel.name!r}: URL number {index + 1} is not an apprise URL kubecap "
+                "can use (e.g. slack://…, wecombot://…, dingtalk://…, feishu://…, mailto://…, json://host/path)"
+            )
+    return channel
+
+
+async def apprise_send(channel: Channel, title: str, body: str) -> None:
+    """The default sender: apprise, with the failure reason taken from its log."""
+    sender = apprise.Apprise()
+    for url in channel.urls:
+        if not sender.add(url):
+            raise NotificationFailed("an URL of the channel is not understood by apprise")
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        delivered = bool(await sender.async_notify(body=body, title=title))
+    if not delivered:
+        lines = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
+        reason = lines[-1].split(" - ", 2)[-1] if lines else "apprise reported a failure"
+        raise NotificationFailed(reason)
+
+
+class Notifier:
+    """Sends a notification to every channel that wants it; ``notify`` never raises."""
+
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        *,
+        base_url: str | None = None,
+        attempts: int = 3,
+        backoff_s: float = 1.0,
+        send: Sender = apprise_send,
+    ) -> None:
+        self._channels = list(channels)
+        self._base_url = base_url
+        self._attempts = max(attempts, 1)
+        self._backoff_s = backoff_s
+        self._send = send
+
+    @property
+    def channels(self) -> list[Channel]:
+        return list(self._channels)
+
+    async def notify(self, notification: Notification) -> list[Delivery]:
+        title, body = notification.render(self._base_url)
+        wanted = [c for c in self._channels if c.wants(notification)]
+        return list(await asyncio.gather(*(self._deliver(c, title, body) for c in wanted)))
+
+    async def _deliver(self, channel: Channel, title: str, body: str) -> Delivery:
+        delay = self._backoff_s
+        reason = ""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await self._send(channel, title, body)
+                return Delivery(channel.name, True, attempt)
+            except NotificationFailed as exc:
+                reason = str(exc)
+            except Exception as exc:  # a broken plugin must not break the operation either
+                reason = f"{type(exc).__name__}: {exc}"
+            if attempt < self._attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        return Delivery(channel.name, False, self._attempts, reason)
