@@ -11,8 +11,10 @@ Run ``python bench/forecast.py`` (``--help`` for sizes). It reads the real trace
    every trace: ours — detection, estimator choice and abstention all automatic — against
    Crane's maxValue and fft estimators (margin 0.10, daily cycle) and Crane's own choice
    between them (the one that forecast the last day of the history best);
-4. the performance run: N synthetic series × D days at 1-minute resolution through
-   ``forecast_many``, with wall time and peak RSS.
+4. the same on Crane's series at the performance run's working grid (quality holds?);
+5. the performance run: N synthetic series × D days at 1-minute resolution through
+   ``forecast_many`` on a coarser working grid, with wall and CPU time and peak RSS, for
+   each thread count asked for.
 
 The last line of the output is one JSON object with every figure.
 """
@@ -261,7 +263,8 @@ def input0_day8(trace: Trace, config: ForecastConfig) -> dict[str, Any]:
 
 
 def synthetic(series: int, days: int, step: int, seed: int) -> tuple[NDArray[np.float32], float]:
-    """Usage-like series: daily/weekly shapes, growth, noise, bursts, gaps, some aperiodic."""
+    """Usage-like series: a daily shape with a weekend step, growth, multiplicative noise and
+    some gaps; a tenth are random walks without any period. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     n = days * DAY // step
     t = np.arange(n, dtype=np.float32) * np.float32(step / DAY)  # in days
@@ -289,15 +292,16 @@ def synthetic(series: int, days: int, step: int, seed: int) -> tuple[NDArray[np.
     return out, 1_700_000_000.0
 
 
-def performance(series: int, days: int, step: int, working_step: int, seed: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    values, start = synthetic(series, days, step, seed)
-    generated = time.perf_counter() - t0
+def performance(
+    values: NDArray[np.float32], start: float, step: int, working_step: int, workers: int
+) -> dict[str, Any]:
+    """Forecast the next day of every synthetic series; wall time and peak RSS so far."""
+    series, points = values.shape
     batch = Batch(values, start, step)
-    config = ForecastConfig(working_step=working_step)
-    t1 = time.perf_counter()
+    config = ForecastConfig(working_step=working_step, workers=workers)
+    t1, c1 = time.perf_counter(), time.process_time()
     results = forecast_many(batch, DAY, config)
-    elapsed = time.perf_counter() - t1
+    elapsed, cpu = time.perf_counter() - t1, time.process_time() - c1
     forecasts = [r for r in results if isinstance(r, Forecast)]
     reasons: dict[str, int] = {}
     for r in results:
@@ -306,13 +310,14 @@ def performance(series: int, days: int, step: int, working_step: int, seed: int)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "series": series,
-        "days": days,
+        "days": round(points * step / DAY, 2),
         "step": step,
         "working_step": working_step,
+        "workers": workers,
         "points": int(values.size),
         "input_mb": round(values.nbytes / 2**20, 1),
-        "generate_s": round(generated, 2),
         "forecast_s": round(elapsed, 2),
+        "cpu_s": round(cpu, 2),
         "series_per_s": round(series / elapsed, 1),
         "forecasts": len(forecasts),
         "cannot_forecast": reasons,
@@ -400,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=60, help="seconds between points in the performance run")
     parser.add_argument("--working-step", type=int, default=300, help="grid the performance run works on")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic performance data")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="thread counts to time the performance run with",
+    )
     parser.add_argument("--skip-traces", action="store_true", help="only the performance run")
     parser.add_argument("--skip-performance", action="store_true", help="only the real traces")
     args = parser.parse_args(argv)
@@ -441,14 +453,24 @@ def main(argv: list[str] | None = None) -> int:
         figures["traces_s"] = round(time.perf_counter() - t0, 1)
 
     if not args.skip_performance:
-        perf = performance(args.series, args.days, args.step, args.working_step, args.seed)
+        t0 = time.perf_counter()
+        values, start = synthetic(args.series, args.days, args.step, args.seed)
         print(
-            f"\nPerformance: {perf['series']} series × {perf['days']} d at {perf['step']} s "
-            f"(worked at {perf['working_step']} s): {perf['forecast_s']} s "
-            f"({perf['series_per_s']} series/s), peak RSS {perf['peak_rss_mb']} MB, "
-            f"{perf['forecasts']} forecasts, cannot forecast {_counts(perf['cannot_forecast'])}"
+            f"\nPerformance: {args.series} synthetic series × {args.days} d at {args.step} s "
+            f"({values.nbytes / 2**20:.0f} MB as float32, made in {time.perf_counter() - t0:.1f} s), "
+            f"next day forecast, worked at {args.working_step} s"
         )
-        figures["performance"] = perf
+        runs = []
+        for workers in args.workers:
+            perf = performance(values, start, args.step, args.working_step, workers)
+            runs.append(perf)
+            print(
+                f"  {workers} thread(s): {perf['forecast_s']} s wall, {perf['cpu_s']} s CPU "
+                f"({perf['series_per_s']} series/s), "
+                f"peak RSS {perf['peak_rss_mb']} MB, {perf['forecasts']} forecasts, "
+                f"cannot forecast: {_counts(perf['cannot_forecast'])}"
+            )
+        figures["performance"] = runs
     print(json.dumps(figures, sort_keys=True))
     return 0
 

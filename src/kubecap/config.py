@@ -338,4 +338,4 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return source(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = describe_validation_error(exc)
-        raise ConfigError("; ".join(problems)) from exc
+        raise ConfigError("; ".join(problems), problems=problems) from exc

@@ -24,7 +24,14 @@ class KubecapError(Exception):
 
 
 class ConfigError(KubecapError):
-    """Settings, a window, a time zone or a scenario is invalid."""
+    """Settings, a window, a time zone or a scenario is invalid.
+
+    ``problems`` lists every problem found (one sentence each) when there were several.
+    """
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class StoreError(KubecapError):

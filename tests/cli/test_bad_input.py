@@ -93,3 +93,12 @@ def test_invalid_days() -> None:
     result = kubecap("collect", "--days", "0")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    result = kubecap("db", "upgrade", "--database-url", url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"database {url} is at revision ")
+    again = kubecap("db", "upgrade", "--database-url", url)
+    assert again.stdout == result.stdout

@@ -9,10 +9,10 @@ were worked out by hand from Prometheus 2.x's rules; the comments show the arith
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import numpy as np
 import pytest
-
-from datetime import UTC, date, datetime
 
 from kubecap.domain.pooling import PodFigures, Replicas, pool
 from kubecap.domain.window import DailyWindow

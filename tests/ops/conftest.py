@@ -50,7 +50,7 @@ def cluster() -> InMemoryCluster:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
+async def store(database_url: str) -> AsyncIterator[Store]:  # noqa: F811 - the fixture, not the import
     async with await Store.open(database_url) as opened:
         yield opened
 

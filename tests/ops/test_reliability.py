@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -87,7 +87,9 @@ async def test_a_runner_killed_mid_run_never_runs_it_twice(database_url: str, tm
             service = TaskService(store, clock=lambda: now - timedelta(seconds=5))
             tasks = [
                 await service.submit(
-                    OperationSpec(Operation.SCALE, WorkloadRef("c", "shop", WorkloadKind.DEPLOYMENT, n), replicas=1),
+                    OperationSpec(
+                        Operation.SCALE, WorkloadRef("c", "shop", WorkloadKind.DEPLOYMENT, n), replicas=1
+                    ),
                     actor="test",
                 )
                 for n in ("a", "b", "c")
@@ -109,11 +111,17 @@ async def test_a_runner_killed_mid_run_never_runs_it_twice(database_url: str, tm
             # A new runner after the restart; the dead runner's lease has run out by then.
             later = now + RunnerOptions().lease + timedelta(minutes=1)
             async with KubeCluster.connect(KubeOptions(cluster="c", kubeconfig=kubeconfig)) as cluster:
-                runner = TaskRunner(store, lambda _name: cluster, runner_id="after-restart", clock=lambda: later)
+                runner = TaskRunner(
+                    store, lambda _name: cluster, runner_id="after-restart", clock=lambda: later
+                )
                 finished = await runner.run_once()
                 assert await runner.run_once() == []
             states = {r.task_id: r.state for r in finished}
-            assert states == {tasks[0].id: RunState.FAILED, tasks[1].id: RunState.SUCCEEDED, tasks[2].id: RunState.SUCCEEDED}
+            assert states == {
+                tasks[0].id: RunState.FAILED,
+                tasks[1].id: RunState.SUCCEEDED,
+                tasks[2].id: RunState.SUCCEEDED,
+            }
             killed = (await store.task_runs(tasks[0].id))[0]
             assert killed.state is RunState.FAILED and "runner stopped during this run" in killed.message
             assert len(await store.task_runs(tasks[0].id)) == 1
@@ -122,7 +130,7 @@ async def test_a_runner_killed_mid_run_never_runs_it_twice(database_url: str, tm
 
 
 class _Failing(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -25,7 +25,7 @@ def config_check_command(
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        for problem in str(exc).split("; "):
+        for problem in exc.problems:
             err.print(f"problem: {problem}", highlight=False)
         raise typer.Exit(2) from None
     problems = wiring.check_files(settings)

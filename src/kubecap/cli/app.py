@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, ops, usage
+from kubecap.cli import admin, ops, recommend, usage
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -36,6 +36,7 @@ app.add_typer(notify_app, name="notify")
 app.command("collect")(usage.collect_command)
 app.command("report")(usage.report_command)
 app.command("demo")(usage.demo_command)
+app.command("recommend")(recommend.recommend_command())
 app.command("version")(admin.version_command)
 config_app.command("check")(admin.config_check_command)
 db_app.command("upgrade")(admin.db_upgrade_command)

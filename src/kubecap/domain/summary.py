@@ -1,8 +1,7 @@
-"""Summaries over a window's evaluation points, vectorised over many rows at once.
+"""Vectorised reductions of per-member values to groups (pods to workload containers).
 
-Each input is a matrix with one row per workload container (or workload) and one column per
-evaluation point, NaN where the row has no value at that point. The quantile method is
-numpy's "linear", which is Prometheus' quantile_over_time: rank q·(n−1), interpolated.
+NaN means "no value" throughout: it is left out of every reduction, and a group with no
+value at all gets NaN (None once stored).
 """
 
 from __future__ import annotations
@@ -12,45 +11,6 @@ import numpy.typing as npt
 
 Matrix = npt.NDArray[np.float64]
 Vector = npt.NDArray[np.float64]
-
-
-def counts(matrix: Matrix) -> npt.NDArray[np.int64]:
-    """Points with a value, per row."""
-    return np.sum(~np.isnan(matrix), axis=1).astype(np.int64)
-
-
-def _reduce_rows(matrix: Matrix, reducer: str, q: float = 0.0) -> Vector:
-    out = np.full(matrix.shape[0], np.nan)
-    filled = counts(matrix) > 0
-    if filled.any():
-        rows = matrix[filled]
-        if reducer == "quantile":
-            out[filled] = np.nanquantile(rows, q, axis=1, method="linear")
-        elif reducer == "max":
-            out[filled] = np.nanmax(rows, axis=1)
-        elif reducer == "min":
-            out[filled] = np.nanmin(rows, axis=1)
-        elif reducer == "mean":
-            out[filled] = np.nanmean(rows, axis=1)
-        else:
-            raise ValueError(f"unknown reducer {reducer!r}")
-    return out
-
-
-def quantile(matrix: Matrix, q: float) -> Vector:
-    return _reduce_rows(matrix, "quantile", q)
-
-
-def maximum(matrix: Matrix) -> Vector:
-    return _reduce_rows(matrix, "max")
-
-
-def minimum(matrix: Matrix) -> Vector:
-    return _reduce_rows(matrix, "min")
-
-
-def mean(matrix: Matrix) -> Vector:
-    return _reduce_rows(matrix, "mean")
 
 
 def optional(value: float) -> float | None:

@@ -50,7 +50,10 @@ def loss_optimal(samples: FloatArray) -> FloatArray:
     The total error is convex in the forecast p; its slope just above p is
     ``Σ_{a<p} 1/a − #{a>p}/(p·ln 1.25)``. The minimum lies where that slope changes sign:
     at a sample, or between two, at ``#{a>p}/(ln 1.25 · Σ_{a<p} 1/a)``. Samples that are
-    missing or not positive carry no relative error and are ignored.
+    missing or not positive carry no relative error and are ignored. The cap on the cost of
+    an under-prediction (``loss.MAX_UNDER``) is left out on purpose: it bounds how a bad
+    forecast is scored, and a forecast must not exploit it by giving up on samples a
+    hundred times above it.
     """
     a = np.where(np.isfinite(samples) & (samples > 0), samples, np.nan)
     ordered, n = nanstats.sorted_last(a)

@@ -15,7 +15,9 @@ Two edge cases that Crane leaves undefined are fixed here:
   ``e = MAX_UNDER`` (0.99), a finite cost of ln(100)/ln(1.25) ≈ 20.6 per point, so one bad
   point cannot make a whole backtest infinite or NaN;
 - an actual of zero or less (and a missing actual) has no relative error: the point is left
-  out of the mean. A window without any positive actual has an undefined (NaN) error.
+  out of the mean (Crane instead switches the whole window to the absolute error when any
+  actual is below 0.001, which mixes units). A window without any positive actual has an
+  undefined (NaN) error.
 
 Under this loss the best constant forecast of a tight distribution is about its 82nd
 percentile (the slopes are 1/a above and 1/(a·ln 1.25) ≈ 4.5/a below), which is why the

@@ -219,10 +219,22 @@ class ForecastConfig:
     """Forecast series without a period with flat estimators instead of refusing."""
     chunk_size: int = 256
     """Series processed together (bounds memory of the batch API)."""
+    workers: int = 1
+    """Threads that process chunks of a batch at once (numpy's kernels release the GIL);
+    results do not depend on it."""
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("history", "max_fill", "chunk_size", "backtest_origins", "min_cycles", "ensemble"):
+        positive = (
+            "history",
+            "max_fill",
+            "chunk_size",
+            "backtest_origins",
+            "min_cycles",
+            "ensemble",
+            "workers",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
         if self.step is not None and self.step <= 0:

@@ -18,8 +18,8 @@ is "significant". kubecap asks instead how much of the series a period *predicts
   ``nested_gain`` — a weekly profile estimated from two weeks is noisy, and must earn its
   place against a daily one estimated from fourteen days.
 
-Candidates are the configured periods (1 d and 7 d) and, optionally, the two strongest
-peak of the periodogram (with at least ``MIN_CYCLES_OTHER`` cycles). No randomness is
+Candidates are the configured periods (1 d and 7 d) and, optionally, the strongest peak
+of the periodogram (with at least ``MIN_CYCLES_OTHER`` cycles). No randomness is
 involved, so results are deterministic.
 """
 
@@ -99,7 +99,7 @@ def loo_errors(values: FloatArray, steps: int) -> FloatArray:
 def evaluate(
     values: FloatArray, rows: NDArray[np.intp], steps: int, weights: FloatArray, within: FloatArray
 ) -> Evaluated:
-    """Strength and raw errors of one candidate period for the given rows."""
+    """Strength of one candidate period, and its cycles with data, for the given rows."""
     x = values[rows]
     w = weights[rows]
     n = x.shape[1]
@@ -114,7 +114,8 @@ def evaluate(
     # the period must be seen at least twice at most of its phases, or it was not observed
     observed = np.sum(usable, axis=1) >= 0.5 * np.maximum(np.sum(np.isfinite(x), axis=1), 1)
     strength = np.where(observed, strength, -np.inf)
-    cycles = np.full(rows.size, k, dtype=np.intp)
+    folded = np.isfinite(x[:, n - k * steps :]).reshape(rows.size, k, steps)
+    cycles = np.sum(folded.mean(axis=2) >= 0.5, axis=1).astype(np.intp)
     return Evaluated(steps, rows, strength, cycles)
 
 

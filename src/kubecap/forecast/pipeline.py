@@ -10,9 +10,11 @@ the cleaned series the estimators work on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +36,8 @@ from kubecap.forecast.model import (
     Series,
     format_seconds,
 )
+
+T = TypeVar("T")
 
 
 def series_to_batch(series: Series, config: ForecastConfig) -> Batch:
@@ -126,11 +130,11 @@ def _prepare(
         values = values[:, n - keep :]
         n = keep
     end = start + n * step
-    x = np.asarray(values, dtype=np.float64)
-    x = np.where(np.isfinite(x) & (x >= 0), x, np.nan)
-    missing = np.sum(~np.isfinite(x), axis=1)
+    x = np.array(values, dtype=np.float64)  # a private copy, cleaned in place
+    x[~(np.isfinite(x) & (x >= 0))] = np.nan
+    missing = np.sum(np.isnan(x), axis=1)
     x = clean.fill_gaps(x, config.max_fill // step)
-    filled = missing - np.sum(~np.isfinite(x), axis=1)
+    filled = missing - np.sum(np.isnan(x), axis=1)
     failures = _check(x, step, names, config)
 
     working = config.working_step or step
@@ -158,15 +162,29 @@ def _prepare(
 
 
 def _analyse(chunk: _Chunk, config: ForecastConfig) -> None:
-    """Clean outliers, detect periods, and clean again knowing them (recurring spikes stay)."""
-    found = clean.deviations(chunk.values)
-    first_pass, _ = clean.remove_outliers(chunk.values, config.outlier_threshold, found=found)
-    chunk.detection = period.detect(first_pass, chunk.step, config, chunk.weights, chunk.within)
-    cleaned, outliers = clean.remove_outliers(
-        chunk.values, config.outlier_threshold, chunk.detection.chosen, found=found
-    )
+    """Detect periods, then clean outliers knowing them.
+
+    Detection comes first and sees the outliers: its medians shrug off glitches, while
+    cleaning without the period would erase spikes that recur every cycle (NAB's hourly
+    autoscaling-group spikes are the period).
+    """
+    chunk.detection = period.detect(chunk.values, chunk.step, config, chunk.weights, chunk.within)
+    cleaned, outliers = clean.remove_outliers(chunk.values, config.outlier_threshold, chunk.detection.chosen)
     chunk.cleaned = np.where(np.isfinite(chunk.values), cleaned, np.nan)
     chunk.outliers = outliers
+
+
+def _bridge(row: FloatArray) -> FloatArray:
+    """A forecast with its holes filled from its neighbours.
+
+    A phase the history never saw (a nightly gap longer than ``max_fill`` in every cycle)
+    has no estimate; callers get the values on either side of it rather than NaN.
+    """
+    ok = np.isfinite(row)
+    if ok.all() or not ok.any():
+        return row
+    index = np.arange(row.size)
+    return np.interp(index, index[ok], row[ok])
 
 
 def _horizon_steps(horizon: int | timedelta, step: int) -> int:
@@ -220,6 +238,7 @@ def _forecast_chunk(chunk: _Chunk, horizon: int | timedelta, config: ForecastCon
                     "first cycle); collect more history",
                 )
                 continue
+            values, lower, upper = (_bridge(a[i]) for a in (sel.values, sel.lower, sel.upper))
             members = tuple(
                 Member(specs[c].name, float(sel.margins[j, i]), float(sel.member_errors[j, i]))
                 for j, c in enumerate(sel.members[:, i])
@@ -229,9 +248,9 @@ def _forecast_chunk(chunk: _Chunk, horizon: int | timedelta, config: ForecastCon
                 name=chunk.names[r],
                 start=chunk.end,
                 step=chunk.step,
-                values=sel.values[i],
-                lower=sel.lower[i],
-                upper=sel.upper[i],
+                values=values,
+                lower=lower,
+                upper=upper,
                 coverage=config.band,
                 period=next((c for c in detection.candidates[r] if c.seconds == p * chunk.step), None),
                 members=members,
@@ -256,12 +275,22 @@ def forecast_many(
     """Forecast every series of ``batch`` for ``horizon`` (seconds or timedelta) after its end."""
     cfg = config or ForecastConfig()
     _horizon_steps(horizon, cfg.working_step or batch.step)
-    out: list[Outcome] = []
-    for lo in range(0, batch.values.shape[0], cfg.chunk_size):
+
+    def one(lo: int) -> list[Outcome]:
         hi = lo + cfg.chunk_size
         chunk = _prepare(batch.values[lo:hi], batch.start, batch.step, batch.names[lo:hi], cfg)
-        out.extend(_forecast_chunk(chunk, horizon, cfg))
-    return out
+        return _forecast_chunk(chunk, horizon, cfg)
+
+    return _map_chunks(one, batch, cfg)
+
+
+def _map_chunks(work: Callable[[int], list[T]], batch: Batch, config: ForecastConfig) -> list[T]:
+    """``work`` over the chunk offsets of ``batch``, in order, on ``config.workers`` threads."""
+    offsets = range(0, batch.values.shape[0], config.chunk_size)
+    if config.workers == 1 or len(offsets) == 1:
+        return [item for lo in offsets for item in work(lo)]
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+        return [item for part in pool.map(work, offsets) for item in part]
 
 
 def forecast(series: Series, horizon: int | timedelta, config: ForecastConfig | None = None) -> Forecast:
@@ -276,12 +305,13 @@ def forecast(series: Series, horizon: int | timedelta, config: ForecastConfig | 
 def detect_periods(batch: Batch, config: ForecastConfig | None = None) -> list[PeriodReport | CannotForecast]:
     """Period report (or why the series cannot be analysed) for every series of ``batch``."""
     cfg = config or ForecastConfig()
-    out: list[PeriodReport | CannotForecast] = []
-    for lo in range(0, batch.values.shape[0], cfg.chunk_size):
+
+    def one(lo: int) -> list[PeriodReport | CannotForecast]:
         hi = lo + cfg.chunk_size
         chunk = _prepare(batch.values[lo:hi], batch.start, batch.step, batch.names[lo:hi], cfg)
         _analyse(chunk, cfg)
         assert chunk.detection is not None
+        out: list[PeriodReport | CannotForecast] = []
         for r, name in enumerate(chunk.names):
             failure = chunk.failures[r]
             if failure is not None:
@@ -291,7 +321,9 @@ def detect_periods(batch: Batch, config: ForecastConfig | None = None) -> list[P
             candidates = tuple(chunk.detection.candidates[r])
             chosen = next((c for c in candidates if c.seconds == seconds), None)
             out.append(PeriodReport(name, chosen, candidates, chunk.detection.reasons[r]))
-    return out
+        return out
+
+    return _map_chunks(one, batch, cfg)
 
 
 def detect_period(series: Series, config: ForecastConfig | None = None) -> PeriodReport:

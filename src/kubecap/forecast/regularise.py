@@ -26,13 +26,14 @@ from numpy.typing import NDArray
 
 from kubecap.forecast import nanstats
 from kubecap.forecast.errors import CannotForecast, Reason
-from kubecap.forecast.model import DAY, FloatArray, Series
+from kubecap.forecast.model import FloatArray, Series
 
 NICE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800)
 """Steps an inferred spacing snaps to: each divides a day, so phases line up with clock time."""
 
-_MIN_REGIME = 2
-"""Days a new level must have lasted to count as a shift rather than a one-day burst."""
+_MIN_REGIME = 3
+"""Days a new level must have lasted to count as a shift: one busy day is a burst and a
+weekend is two days, neither is a new regime."""
 
 _ISOLATED = 2
 """Longest run of points the outlier filter can remove (its median window is 2·2+1)."""
@@ -42,7 +43,7 @@ def infer_step(timestamps: FloatArray) -> int:
     """The grid step for raw timestamps: their median spacing, snapped up to a nice step."""
     t = np.unique(timestamps[np.isfinite(timestamps)])
     if t.size < 2:
-        return NICE_STEPS[7]
+        return 60  # a single sample: assume the usual scrape interval
     spacing = float(np.median(np.diff(t)))
     for step in NICE_STEPS:
         if step >= 0.9 * spacing:
@@ -229,9 +230,9 @@ def level_shift_cut(values: FloatArray, day: int, ratio: float) -> NDArray[np.in
     The series is cut into whole days counted back from its end, so any daily pattern
     averages out; the split of those daily means (on a log scale) with the largest
     t-statistic is a shift when the levels on either side differ by at least ``ratio`` and
-    by more than three times their spread, and the new level has lasted two days (one
-    high day is a burst, not a new regime). The search repeats on the part after the shift,
-    which is all that is kept.
+    by more than three times the spread of either side, and the new level has lasted three days (a busy
+    day or a quiet weekend is not a new regime). The search repeats on the part after the
+    shift, which is all that is kept.
     """
     s, n = values.shape
     cut = np.zeros(s, dtype=np.intp)
@@ -271,10 +272,8 @@ def _split_scores(logs: FloatArray, min_jump: float) -> FloatArray:
         valid = (nl > 0) & (nr > 0)
         nl_, nr_ = np.maximum(nl, 1), np.maximum(nr, 1)
         ml, mr = sl / nl_, sr / nr_
-        # pooled within-segment spread (root mean square deviation from each segment's mean)
-        ss = np.maximum(ql - nl * ml * ml, 0) + np.maximum(qr - nr * mr * mr, 0)
-        total = nl + nr
-        spread = np.where(total > 2, np.sqrt(ss / np.maximum(total, 1)), 0.0)
+        # the wider of the two segments' spreads: each side must be one level on its own
+        spread = np.sqrt(np.maximum(np.maximum(ql / nl_ - ml * ml, qr / nr_ - mr * mr), 0.0))
         jump = np.abs(mr - ml)
         qualifies = valid & (jump >= min_jump) & (jump > 3 * spread)
         t = jump / (spread * np.sqrt(1 / nl_ + 1 / nr_) + 1e-9)
@@ -302,16 +301,3 @@ def stale_tail(values: FloatArray) -> NDArray[np.intp]:
     ok = np.isfinite(values)[:, ::-1]
     any_ok = ok.any(axis=1)
     return np.asarray(np.where(any_ok, np.argmax(ok, axis=1), values.shape[1]), dtype=np.intp)
-
-
-__all__ = [
-    "DAY",
-    "Downsampled",
-    "downsample",
-    "fill_gaps",
-    "infer_step",
-    "level_shift_cut",
-    "remove_outliers",
-    "stale_tail",
-    "to_grid",
-]

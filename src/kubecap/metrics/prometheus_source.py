@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from kubecap.domain.pooling import RESOURCE_FIGURES, ContainerKey, PodFigures, Replicas, WorkloadKey, pool
 from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES, UsageProfile
@@ -205,10 +206,10 @@ def pod_figures(
             keys.append((namespace, owner[0], owner[1], container))
             rows.append(values)
 
-    def column(name: str) -> np.ndarray:  # type: ignore[type-arg]
+    def column(name: str) -> npt.NDArray[np.float64]:
         return np.fromiter((r.get(name, np.nan) for r in rows), dtype=np.float64, count=len(rows))
 
-    def matrix(names: Sequence[str]) -> np.ndarray:  # type: ignore[type-arg]
+    def matrix(names: Sequence[str]) -> npt.NDArray[np.float64]:
         return np.column_stack([column(n) for n in names]) if rows else np.empty((0, len(names)))
 
     return PodFigures(

@@ -235,3 +235,23 @@ def latest_value(matrix: Matrix) -> Vector:
     last = matrix.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
     out = matrix[np.arange(matrix.shape[0]), last]
     return np.where(present.any(axis=1), out, np.nan)
+
+
+def row_max(matrix: Matrix) -> Vector:
+    """Per row, the largest non-NaN value (NaN for a row without any), without numpy's warning."""
+    filled = ~np.isnan(matrix)
+    if matrix.shape[1] == 0:
+        return np.full(matrix.shape[0], np.nan)
+    return np.where(filled.any(axis=1), np.max(np.where(filled, matrix, -np.inf), axis=1), np.nan)
+
+
+def row_min(matrix: Matrix) -> Vector:
+    """Per row, the smallest non-NaN value (NaN for a row without any)."""
+    return -row_max(-matrix)
+
+
+def row_mean(matrix: Matrix) -> Vector:
+    """Per row, the mean of the non-NaN values (NaN for a row without any), without numpy's warning."""
+    count = (~np.isnan(matrix)).sum(axis=1)
+    total = np.nansum(matrix, axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

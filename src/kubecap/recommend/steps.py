@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from kubecap.domain.quantity import format_bytes, format_cpu
+from kubecap.domain.quantity import format_cpu
 
 Vector = npt.NDArray[np.float64]
 Matrix = npt.NDArray[np.float64]
@@ -92,7 +92,7 @@ def highest_daily(matrix: Matrix, first_day: date, what: Callable[[int], str]) -
     values = np.where(filled, safe[np.arange(len(safe)), column] if matrix.shape[1] else np.nan, np.nan)
 
     def phrase(i: int) -> str:
-        return f"highest {what(i)} ({first_day + timedelta(days=int(column[i]))})"
+        return f"= highest {what(i)} ({first_day + timedelta(days=int(column[i]))})"
 
     return Estimate(values).then(values, phrase)
 

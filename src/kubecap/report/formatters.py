@@ -47,12 +47,18 @@ def to_json(rows: Sequence[UsageRow], out: TextIO) -> None:
     out.write("\n")
 
 
+FIELDS = (
+    "cluster", "namespace", "kind", "workload", "container", "window", "days", "replicas_avg",
+    "cpu_request_cores", "cpu_p95_peak_cores", "cpu_peak_day", "cpu_usage_to_request",
+    "memory_request_bytes", "memory_max_peak_bytes", "memory_peak_day", "memory_usage_to_request",
+    "cpu_throttle_max", "oom_kills", "restarts",
+)  # fmt: skip
+
+
 def to_csv(rows: Sequence[UsageRow], out: TextIO) -> None:
-    records = [_record(r) for r in rows]
-    fields = list(records[0]) if records else list(_record.__annotations__)
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows(_record(r) for r in rows)
 
 
 def _cpu(value: float | None) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kubecap.domain.container import ContainerRef
@@ -132,6 +133,21 @@ async def _driver_rows(
             yield rows
     finally:
         await cursor.close()
+
+
+async def usage_span(connection: AsyncConnection, cluster: str | None) -> tuple[date, date] | None:
+    """The first and last day with stored usage (of ``cluster``, or of every cluster)."""
+    query = select(func.min(UsageDaily.day), func.max(UsageDaily.day))
+    if cluster is not None:
+        query = (
+            query.join(Workload, UsageDaily.workload_id == Workload.id)
+            .join(Cluster, Workload.cluster_id == Cluster.id)
+            .where(Cluster.name == cluster)
+        )
+    first, last = (await connection.execute(query)).one()
+    if first is None or last is None:
+        return None
+    return first, last
 
 
 async def workload_ids(connection: AsyncConnection, refs: Sequence[WorkloadRef]) -> dict[WorkloadRef, int]:

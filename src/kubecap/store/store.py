@@ -167,6 +167,11 @@ class Store:
         async with self._transaction("reading usage history") as c:
             return await recommendations_repo.read_usage_columns(c, where, windows, names)
 
+    async def usage_span(self, *, cluster: str | None = None) -> tuple[date, date] | None:
+        """The first and last local day with stored usage (of ``cluster``, or of all), None when empty."""
+        async with self._transaction("reading the span of the usage history") as c:
+            return await recommendations_repo.usage_span(c, cluster)
+
     async def save_recommendations(self, recommendations: Sequence[Recommendation]) -> int:
         """Store recommendations, replacing those of the same strategy and container; all or nothing."""
         doing = f"saving {len(recommendations)} recommendations"

@@ -9,6 +9,7 @@ mutating call (``calls``) to assert exactly-once execution on, and injected fail
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -51,7 +52,7 @@ class InMemoryCluster:
     hpas: list[Hpa] = field(default_factory=list)
     nodes: dict[str, Node] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
-    clock: object = None  # a () -> datetime for leases; None means the system clock
+    clock: Callable[[], datetime] | None = None  # for leases; None means the system clock
     _failures: dict[str, list[ClusterError]] = field(default_factory=dict)
     _leases: dict[tuple[str, str], _Lease] = field(default_factory=dict)
 
@@ -117,11 +118,7 @@ class InMemoryCluster:
             raise pending.pop(0)
 
     def _now(self) -> datetime:
-        if callable(self.clock):
-            now = self.clock()
-            assert isinstance(now, datetime)
-            return now
-        return datetime.now(UTC)
+        return self.clock() if self.clock is not None else datetime.now(UTC)
 
     async def list_workloads(self, namespace: str | None = None) -> list[Workload]:
         await self._enter("list_workloads")
