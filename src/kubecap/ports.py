@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow
 
@@ -32,6 +33,14 @@ class UsageSource(Protocol):
 
     async def window_usage(self, window: DailyWindow) -> WindowUsage:
         """Profiles of every workload container in ``window``; the window must have ended."""
+        ...
+
+    async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
+        """The HorizontalPodAutoscalers seen in ``window``, with their last spec.
+
+        HPAs are configuration, not history: callers ask for the latest window when they
+        need them (recommendations keep an HPA's scaling resource), nothing stores them.
+        """
         ...
 
 

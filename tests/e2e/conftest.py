@@ -31,6 +31,7 @@ namespaces:
       name: web
       replicas: 3
       rollouts: ["2026-10-26T10:40"]
+      hpa: {min: 2, max: 6, cpu: 70}
       containers:
         - name: app
           requests: {cpu: 250m, memory: 256Mi}
@@ -44,6 +45,7 @@ namespaces:
     - kind: StatefulSet
       name: db
       replicas: 2
+      hpa: {min: 2, max: 3, memory: 80, other: queue_depth}
       containers:
         - name: postgres
           requests: {cpu: "1", memory: 1Gi}

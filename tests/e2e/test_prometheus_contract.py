@@ -13,6 +13,7 @@ from datetime import date
 
 import pytest
 
+from kubecap.domain.hpa import HpaMetric
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow, windows_of_day
 from kubecap.errors import MissingSeriesError
@@ -69,6 +70,20 @@ async def test_prometheus_rows_match_the_simulated_rows(simulated_prometheus: Si
             for key, row in expected.items():
                 problems += [f"{window.day} {window.name} {key}: {d}" for d in differences(row, actual[key])]
     assert not problems, "\n".join(problems[:40])
+
+
+async def test_hpas_match_the_simulated_ones(simulated_prometheus: SimulatedPrometheus) -> None:
+    simulated = SimulatedSource(simulated_prometheus.contract)
+    window = contract_windows(simulated_prometheus)[-1]
+    async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
+        seen = await source(client, "contract").hpas(window)
+    expected = await simulated.hpas(window)
+    assert seen == expected
+    web, db = sorted(seen, key=lambda h: h.name, reverse=True)
+    assert (web.workload.name, web.min_replicas, web.max_replicas, web.target_cpu_utilization) == ("web", 2, 6, 0.7)
+    assert web.scales_on(HpaMetric.CPU) and not web.scales_on(HpaMetric.MEMORY)
+    assert db.workload.kind.value == "StatefulSet" and db.target_memory_utilization == 0.8
+    assert db.metrics == {HpaMetric.MEMORY, HpaMetric.OTHER}
 
 
 async def test_a_rollout_inside_a_window_keeps_one_row_per_workload(

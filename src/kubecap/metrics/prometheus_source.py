@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from kubecap.domain.hpa import HpaInfo, HpaMetric
 from kubecap.domain.pooling import RESOURCE_FIGURES, ContainerKey, PodFigures, Replicas, WorkloadKey, pool
 from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES, UsageProfile
 from kubecap.domain.window import DAY, DailyWindow
-from kubecap.domain.workload import WorkloadKind
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import MissingSeriesError
 from kubecap.metrics.promql import OPTIONAL_SERIES, REQUIRED_SERIES, Catalogue, Scope, WindowShape
 from kubecap.ports import WindowUsage
@@ -86,6 +87,11 @@ class PrometheusUsageSource:
         parts = await asyncio.gather(*(self._chunk_rows(window, shape, Catalogue(scope)) for scope in chunks))
         profiles = [p for part in parts for p in part]
         return WindowUsage(profiles, self._client.queries_sent - sent_before, warnings)
+
+    async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
+        shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
+        samples = await self._client.instant(Catalogue(self._scope).hpas(shape), window.end)
+        return hpas_from(self._cluster, samples)
 
     # -- checks and chunking ------------------------------------------------------------
     async def _check_series(self, window: DailyWindow, shape: WindowShape) -> list[str] | None:
@@ -226,6 +232,56 @@ def pod_figures(
         restarts=column("restarts"),
         oom_seen=np.nan_to_num(column("oom_seen")),
     )
+
+
+def hpas_from(cluster: str, samples: Sequence[_Sample]) -> list[HpaInfo]:
+    """HpaInfo per HPA whose target is a workload kind kubecap knows; others are left out."""
+    by_hpa: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in samples:
+        key = (s.labels.get("namespace", ""), s.labels.get("horizontalpodautoscaler", ""))
+        entry = by_hpa.setdefault(key, {"metrics": {}})
+        figure = s.labels.get("figure")
+        if figure == "target":
+            entry["kind"], entry["name"] = (
+                s.labels.get("scaletargetref_kind"),
+                s.labels.get("scaletargetref_name"),
+            )
+        elif figure in ("min_replicas", "max_replicas"):
+            entry[figure] = int(s.value)
+        elif figure == "metric":
+            metric, target_type = s.labels.get("metric_name", ""), s.labels.get("metric_target_type", "")
+            entry["metrics"][(metric, target_type)] = float(s.value)
+    out = []
+    for (namespace, name), entry in sorted(by_hpa.items()):
+        target_kind = _kind(entry.get("kind"))
+        if target_kind is None or "max_replicas" not in entry:
+            continue
+        metrics = entry["metrics"]
+        cpu = metrics.get(("cpu", "utilization"))
+        memory = metrics.get(("memory", "utilization"))
+        scales_on = {
+            HpaMetric.CPU if n == "cpu" else HpaMetric.MEMORY if n == "memory" else HpaMetric.OTHER
+            for n, _ in metrics
+        }
+        out.append(
+            HpaInfo(
+                workload=WorkloadRef(cluster, namespace, target_kind, entry["name"]),
+                name=name,
+                min_replicas=entry.get("min_replicas", 1),
+                max_replicas=entry["max_replicas"],
+                metrics=frozenset(scales_on),
+                target_cpu_utilization=cpu / 100 if cpu is not None else None,
+                target_memory_utilization=memory / 100 if memory is not None else None,
+            )
+        )
+    return out
+
+
+def _kind(value: str | None) -> WorkloadKind | None:
+    try:
+        return WorkloadKind(value) if value else None
+    except ValueError:
+        return None
 
 
 def replicas_of_workloads(samples: Sequence[_Sample]) -> dict[WorkloadKey, Replicas]:

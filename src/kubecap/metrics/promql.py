@@ -211,6 +211,31 @@ class Catalogue:
             ]
         )
 
+    def hpas(self, shape: WindowShape) -> str:
+        """HorizontalPodAutoscalers seen in the window: scale target, min/max replicas, metric targets (last values)."""
+        s = self.scope
+        hpa = "namespace, horizontalpodautoscaler"
+
+        def last(metric: str) -> str:
+            return f"last_over_time({s.selector(metric)}{shape.subquery})"
+
+        return self._union(
+            [
+                self._figure(
+                    last("kube_horizontalpodautoscaler_info"),
+                    "target",
+                    f"{hpa}, scaletargetref_kind, scaletargetref_name",
+                ),
+                self._figure(last("kube_horizontalpodautoscaler_spec_min_replicas"), "min_replicas", hpa),
+                self._figure(last("kube_horizontalpodautoscaler_spec_max_replicas"), "max_replicas", hpa),
+                self._figure(
+                    last("kube_horizontalpodautoscaler_spec_target_metric"),
+                    "metric",
+                    f"{hpa}, metric_name, metric_target_type",
+                ),
+            ]
+        )
+
     def container_series_by_namespace(self, shape: WindowShape) -> str:
         """How many container memory series each namespace had in the window (for chunking)."""
         selector = self.scope.selector("container_memory_working_set_bytes", *_real_container())

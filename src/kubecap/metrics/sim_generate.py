@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kubecap.domain.workload import WorkloadKind
-from kubecap.metrics.sim_scenario import Container, Scenario, Usage, Workload
+from kubecap.metrics.sim_scenario import Container, Hpa, Scenario, Usage, Workload
 from kubecap.metrics.sim_traces import load_trace
 
 PAGE = 4096
@@ -56,6 +56,7 @@ class SimWorkload:
     kind: WorkloadKind
     name: str
     containers: tuple[str, ...]
+    hpa: Hpa | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +329,13 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
 
     for w, (namespace, workload) in enumerate(scenario.workloads()):
         workloads.append(
-            SimWorkload(namespace, workload.kind, workload.name, tuple(c.name for c in workload.containers))
+            SimWorkload(
+                namespace,
+                workload.kind,
+                workload.name,
+                tuple(c.name for c in workload.containers),
+                workload.hpa,
+            )
         )
         instants = sorted(r.instant(end_dt, tz).timestamp() for r in workload.rollouts)
         plans, sets = plan_pods(namespace, workload, start, [r for r in instants if start < r < end])

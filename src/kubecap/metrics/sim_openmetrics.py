@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from kubecap.domain.workload import WorkloadKind
 from kubecap.errors import ConfigError
-from kubecap.metrics.sim_generate import PAGE, SimData
+from kubecap.metrics.sim_generate import PAGE, SimData, SimWorkload
 
 BLOCK = 7200
 LOOKBACK = 300
@@ -349,7 +349,51 @@ def _families(data: SimData, extra: list[tuple[str, str]]) -> list[_Family]:
                     thinned=True,
                 )
             )
+    families.extend(_hpa_families(data, ksm))
     return families
+
+
+def _hpa_families(data: SimData, ksm: list[tuple[str, str]]) -> list[_Family]:
+    """kube-state-metrics' HPA series: the scale target, min and max replicas, and the targets."""
+    scaled = [w for w in data.workloads if w.hpa is not None]
+    if not scaled:
+        return []
+    always = np.ones((1, len(data.times)), dtype=bool)
+
+    def constant(metric: str, rows: list[tuple[list[tuple[str, str]], float]]) -> _Family:
+        hs = [f"{metric}{{{_labels([*ls, *ksm])}}} {value!r}".encode() for ls, value in rows]
+        return _Family(metric, metric, "gauge", hs, np.repeat(always, len(rows), axis=0), None, thinned=True)
+
+    def ident(w: SimWorkload) -> list[tuple[str, str]]:
+        return [("namespace", w.namespace), ("horizontalpodautoscaler", w.name)]
+
+    info, minimum, maximum, targets = [], [], [], []
+    for w in scaled:
+        hpa = w.hpa
+        assert hpa is not None
+        target = [
+            ("scaletargetref_api_version", "apps/v1"),
+            ("scaletargetref_kind", w.kind.value),
+            ("scaletargetref_name", w.name),
+        ]
+        info.append(([*ident(w), *target], 1.0))
+        minimum.append((ident(w), float(hpa.min)))
+        maximum.append((ident(w), float(hpa.max)))
+        for name, kind, value in (
+            ("cpu", "utilization", hpa.cpu),
+            ("memory", "utilization", hpa.memory),
+            (hpa.other, "average", 100),
+        ):
+            if name is not None and value is not None:
+                targets.append(
+                    ([*ident(w), ("metric_name", name), ("metric_target_type", kind)], float(value))
+                )
+    return [
+        constant("kube_horizontalpodautoscaler_info", info),
+        constant("kube_horizontalpodautoscaler_spec_min_replicas", minimum),
+        constant("kube_horizontalpodautoscaler_spec_max_replicas", maximum),
+        constant("kube_horizontalpodautoscaler_spec_target_metric", targets),
+    ]
 
 
 def write_openmetrics(

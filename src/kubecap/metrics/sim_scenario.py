@@ -215,12 +215,43 @@ class Rollout(_Model):
         return _aware(datetime.fromisoformat(self.at), tz)
 
 
+class Hpa(_Model):
+    """A HorizontalPodAutoscaler on the workload, as kube-state-metrics reports it.
+
+    Targets are utilisation percentages of the request; ``other`` names a custom metric.
+    The simulated replicas stay as the scenario says: only the HPA's spec is exported.
+    """
+
+    min: int = Field(ge=1, le=1000)
+    max: int = Field(ge=1, le=1000)
+    cpu: int | None = Field(default=None, ge=1, le=1000)
+    memory: int | None = Field(default=None, ge=1, le=1000)
+    other: str | None = Field(default=None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,99}$")
+
+    @model_validator(mode="after")
+    def _sane(self) -> Self:
+        if self.max < self.min:
+            raise ValueError("an HPA's max must not be below its min")
+        if self.cpu is None and self.memory is None and self.other is None:
+            raise ValueError(
+                "an HPA needs a target: cpu, memory (percent of request) or other (a metric name)"
+            )
+        return self
+
+
 class Workload(_Model):
     kind: WorkloadKind
     name: Name
     replicas: int = Field(ge=1, le=1000, description="pods; for a DaemonSet, the number of nodes")
     rollouts: list[Rollout] = []
+    hpa: Hpa | None = None
     containers: list[Container] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _hpa_on_scalable(self) -> Self:
+        if self.hpa is not None and self.kind is WorkloadKind.DAEMONSET:
+            raise ValueError("a DaemonSet cannot have an HPA")
+        return self
 
     @field_validator("containers")
     @classmethod

@@ -53,9 +53,11 @@ from types import MappingProxyType
 
 import numpy as np
 
+from kubecap.domain.hpa import HpaInfo, HpaMetric
 from kubecap.domain.pooling import PodFigures, Replicas, pool
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow
+from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import ConfigError
 from kubecap.metrics.sim_generate import PAGE, SimData, generate
 from kubecap.metrics.sim_openmetrics import write_openmetrics as _write_openmetrics
@@ -135,6 +137,38 @@ class SimulatedSource:
                 f"{start:%Y-%m-%d %H:%M}-{end:%Y-%m-%d %H:%M} UTC: its figures rest on fewer points"
             )
         return WindowUsage(profiles=profiles, queries=0, warnings=warnings)
+
+    async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
+        """The scenario's HPAs (they exist for the whole simulated period)."""
+        start, end = self._period
+        if window.end <= start or window.start >= end:
+            return []
+        out = []
+        for namespace, workload in self._scenario.workloads():
+            hpa = workload.hpa
+            if hpa is None:
+                continue
+            metrics = {
+                metric
+                for metric, present in (
+                    (HpaMetric.CPU, hpa.cpu),
+                    (HpaMetric.MEMORY, hpa.memory),
+                    (HpaMetric.OTHER, hpa.other),
+                )
+                if present is not None
+            }
+            out.append(
+                HpaInfo(
+                    workload=WorkloadRef(self.cluster, namespace, workload.kind, workload.name),
+                    name=workload.name,
+                    min_replicas=hpa.min,
+                    max_replicas=hpa.max,
+                    metrics=frozenset(metrics),
+                    target_cpu_utilization=hpa.cpu / 100 if hpa.cpu is not None else None,
+                    target_memory_utilization=hpa.memory / 100 if hpa.memory is not None else None,
+                )
+            )
+        return sorted(out, key=lambda h: (h.workload.namespace, h.name))
 
     def profiles(self, window: DailyWindow) -> list[UsageProfile]:
         """Rows of every workload container with CPU data in ``window``."""

@@ -177,17 +177,23 @@ class DailyHistory:
         inside = (column >= 0) & (column < span)
 
         n = len(columns.containers)
+        # Containers in a stable order (cluster, namespace, kind, name, container), whatever the rows' order.
+        order = sorted(range(n), key=columns.containers.__getitem__)
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        row_container = position[columns.container]
+        containers = tuple(columns.containers[i] for i in order)
         window_names = np.array(columns.windows, dtype=object)
         day_code = columns.windows.index(DAY) if DAY in columns.windows else -1
         is_day = columns.window == day_code
-        chosen = _chosen_peak(columns, peak_window, day_code)
-        is_peak = (columns.window == chosen[columns.container]) & ~is_day
+        chosen = _chosen_peak(columns, peak_window, day_code)[order]
+        is_peak = (columns.window == chosen[row_container]) & ~is_day
 
         peak_name: list[str | None] = [None if c < 0 else str(window_names[c]) for c in chosen]
         shape = (n, span)
         windows: list[dict[str, Matrix]] = []
         for rows in (is_peak & inside, is_day & inside):
-            r, c = columns.container[rows], column[rows]
+            r, c = row_container[rows], column[rows]
             matrices = {}
             for name in FIGURES:
                 matrix = np.full(shape, np.nan)
@@ -197,7 +203,7 @@ class DailyHistory:
             matrices["samples"] = np.nan_to_num(matrices["samples"], nan=0.0)
             windows.append(matrices)
         return cls(
-            containers=columns.containers,
+            containers=containers,
             first_day=start64.item(),
             days=span,
             peak=windows[0],

@@ -86,8 +86,12 @@ class EngineSettings(Settings):
 S = TypeVar("S", bound=Settings)
 
 
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _bound_message(error: Mapping[str, Any]) -> str:
-    ctx = error.get("ctx") or {}
+    ctx = {k: _num(v) for k, v in (error.get("ctx") or {}).items()}
     kind = error["type"]
     if kind == "less_than_equal":
         return f"is out of range: use at most {ctx['le']}"
@@ -122,7 +126,7 @@ def parse_settings(
             field = ".".join(str(part) for part in error["loc"])
             if field:
                 given = (shown or {}).get(field, values.get(field, error.get("input")))
-                problems.append(f"{name_of(field)} {given} {_bound_message(error)}")
+                problems.append(f"{name_of(field)} {_num(given)} {_bound_message(error)}")
             else:
                 problems.append(str(error["msg"]).removeprefix("Value error, "))
         raise ConfigError("; ".join(problems)) from exc
