@@ -83,7 +83,7 @@ def test_every_format(demo_config: Path) -> None:
 def test_strategy_settings_are_flags(demo_config: Path) -> None:
     done = kubecap(
         "recommend", "--config", str(demo_config), "-f", "json", "--no-save",
-        "-s", "vpa", "--half-life-hours", "12", "--kind", "DaemonSet", "--min-cpu", "30m",
+        "-s", "vpa", "--half-life-hours", "12", "--kind", "DaemonSet", "--pod-min-cpu", "60m",
     )
     assert done.returncode == 0, done.stderr
     records = json.loads(done.stdout)

@@ -1,0 +1,99 @@
+"""`kubecap recommend` straight from a real Prometheus (no database), against the same history from the simulated source.
+
+The Prometheus of tests/e2e/conftest.py holds the "contract" scenario (and two others told
+apart by the `cluster` label). Recommending live from it must give the values that a store
+collected from the simulated source gives for the same days: the whole path — PromQL,
+collection into a temporary SQLite file, recommendation — agrees with the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CONTRACT_YAML, SimulatedPrometheus
+
+pytestmark = pytest.mark.prometheus
+
+CLUSTER = """
+  - name: contract
+    timezone: Europe/Berlin
+    peak_windows: ["10:00-11:30", "23:00-01:00"]
+"""
+# The scenario ends at 2026-10-27 00:00 Berlin time and holds the three days before.
+HISTORY = ("--until", "2026-10-26", "--days", "3")
+
+
+def kubecap(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECAP_")}
+    return subprocess.run(
+        [sys.executable, "-m", "kubecap.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=300,
+    )
+
+
+def by_container(output: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(r["namespace"], r["workload"], r["container"]): r for r in json.loads(output)}
+
+
+def test_live_recommendations_match_those_of_the_simulated_source(
+    simulated_prometheus: SimulatedPrometheus, tmp_path: Path
+) -> None:
+    live_config = tmp_path / "live.yaml"
+    live_config.write_text(
+        "clusters:"
+        + CLUSTER
+        + f"    prometheus: {{url: '{simulated_prometheus.url}'}}\n    cluster_label: {{cluster: contract}}\n"
+    )
+    live = kubecap("recommend", "--config", str(live_config), "--live", *HISTORY, "-f", "json")
+    assert live.returncode == 0, live.stderr
+    assert "contract:" in live.stderr and "collected" in live.stderr
+
+    scenario = tmp_path / "contract.yaml"
+    scenario.write_text(CONTRACT_YAML)
+    stored_config = tmp_path / "stored.yaml"
+    stored_config.write_text(
+        f"database_url: sqlite:///{tmp_path / 'k.db'}\nclusters:" + CLUSTER + f"    simulated: {scenario}\n"
+    )
+    collected = kubecap("collect", "--config", str(stored_config), "--until", "2026-10-26", "--days", "4")
+    assert collected.returncode == 0, collected.stderr
+    reference = kubecap("recommend", "--config", str(stored_config), *HISTORY, "-f", "json")
+    assert reference.returncode == 0, reference.stderr
+
+    got, want = by_container(live.stdout), by_container(reference.stdout)
+    assert set(got) == set(want) == {
+        ("shop", "web", "app"),
+        ("shop", "web", "proxy"),
+        ("shop", "db", "postgres"),
+        ("ops", "agent", "agent"),
+    }
+    for key, expected in want.items():
+        actual = got[key]
+        assert actual["status"] == expected["status"] == "ok", key
+        for name in ("cpu_request", "cpu_limit", "mem_request", "mem_limit"):
+            a, b = actual[f"recommended_{name}"], expected[f"recommended_{name}"]
+            unit = 0.001 if name.startswith("cpu") else 2**20
+            # Both sides round up to whole units: the last few ulps may tip one unit.
+            assert (a is None and b is None) or abs(a - b) <= unit * 1.001, (key, name, a, b)
+        assert actual["window"] == "10:00-11:30"
+
+
+def test_recommend_from_a_prometheus_url_needs_no_database(
+    simulated_prometheus: SimulatedPrometheus, tmp_path: Path
+) -> None:
+    # The KRR way: one URL, nothing else. The harness' Prometheus holds several clusters and the
+    # URL shortcut selects none, so only the shape of the answer is checked here.
+    done = kubecap("recommend", "--prometheus-url", simulated_prometheus.url, *HISTORY, "-f", "patch", "--no-save")
+    assert done.returncode == 0, done.stderr
+    assert "default:" in done.stderr
+    assert "apiVersion: apps/v1" in done.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing written outside the temporary store
