@@ -1,6 +1,6 @@
 """Forecasting of periodic load: period detection, estimators chosen by backtest, bands.
 
-Pure numpy/scipy, no I/O: callers pass arrays (``Series`` or ``Batch``) and get typed
+Pure numpy, no I/O: callers pass arrays (``Series`` or ``Batch``) and get typed
 results. See docs/forecast.md for the method and its evaluation on real traces.
 """
 
