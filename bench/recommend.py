@@ -161,7 +161,9 @@ def main() -> None:
     )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     rows = len(_refs(args.containers)) * args.days * 2
-    print(f"{args.containers:,} containers × {args.days} days ({rows:,} stored rows), {len(default_registry())} strategies")
+    print(
+        f"{args.containers:,} containers × {args.days} days ({rows:,} stored rows), {len(default_registry())} strategies"
+    )
     for key, value in figures.items():
         print(f"  {key:<40} {value:>10.2f}" if isinstance(value, float) else f"  {key:<40} {value:>10}")
     verdict = figures["seconds"] <= 10 and figures["peak_rss_mb"] <= 1024
@@ -174,7 +176,10 @@ def main() -> None:
                 "stored_rows": rows,
                 "strategies": len(default_registry()),
                 "setup_seconds": round(setup, 2),
-                **{k.replace(" ", "_"): round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
+                **{
+                    k.replace(" ", "_"): round(v, 3) if isinstance(v, float) else v
+                    for k, v in figures.items()
+                },
                 "target_met": verdict,
             }
         )

@@ -30,13 +30,16 @@ CLUSTER = """
 HISTORY = ("--until", "2026-10-26", "--days", "3")
 
 
-def kubecap(*args: str) -> subprocess.CompletedProcess[str]:
+def kubecap(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECAP_")}
+    if home is not None:
+        env["XDG_DATA_HOME"] = str(home)  # where the default database would go
     return subprocess.run(
         [sys.executable, "-m", "kubecap.cli", *args],
         capture_output=True,
         text=True,
         env={**env, "COLUMNS": "200"},
+        cwd=home,
         timeout=300,
     )
 
@@ -70,12 +73,16 @@ def test_live_recommendations_match_those_of_the_simulated_source(
     assert reference.returncode == 0, reference.stderr
 
     got, want = by_container(live.stdout), by_container(reference.stdout)
-    assert set(got) == set(want) == {
-        ("shop", "web", "app"),
-        ("shop", "web", "proxy"),
-        ("shop", "db", "postgres"),
-        ("ops", "agent", "agent"),
-    }
+    assert (
+        set(got)
+        == set(want)
+        == {
+            ("shop", "web", "app"),
+            ("shop", "web", "proxy"),
+            ("shop", "db", "postgres"),
+            ("ops", "agent", "agent"),
+        }
+    )
     for key, expected in want.items():
         actual = got[key]
         assert actual["status"] == expected["status"] == "ok", key
@@ -92,8 +99,11 @@ def test_recommend_from_a_prometheus_url_needs_no_database(
 ) -> None:
     # The KRR way: one URL, nothing else. The harness' Prometheus holds several clusters and the
     # URL shortcut selects none, so only the shape of the answer is checked here.
-    done = kubecap("recommend", "--prometheus-url", simulated_prometheus.url, *HISTORY, "-f", "patch", "--no-save")
+    done = kubecap(
+        "recommend", "--prometheus-url", simulated_prometheus.url, *HISTORY, "-f", "patch", home=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "default:" in done.stderr
     assert "apiVersion: apps/v1" in done.stdout
-    assert list(tmp_path.iterdir()) == []  # nothing written outside the temporary store
+    # No database was created, neither the default one nor in the working directory.
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.window import DailyWindow, PeakWindow
 from kubecap.errors import PrometheusUnreachable
 from kubecap.metrics.collector import Outcome, collect, plan_windows
@@ -49,6 +50,9 @@ class FailingAfter:
             raise PrometheusUnreachable("cannot reach Prometheus at http://127.0.0.1:1 (refused)")
         self._good -= 1
         return await self._source.window_usage(window)
+
+    async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
+        return await self._source.hpas(window)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from kubecap.domain.pooling import PodFigures, Replicas, pool
+from kubecap.domain.pooling import Replicas, pool
 from kubecap.domain.window import DailyWindow
 from kubecap.domain.workload import WorkloadKind
 from kubecap.metrics.sim_profile import (
@@ -105,20 +105,7 @@ def test_quantiles_are_prometheus_quantile_over_time() -> None:
 def _pooled(f: SeriesFigures) -> list[dict[str, object]]:
     """Rows from the per-series figures, the way both usage sources make them."""
     keys = [("ns", WorkloadKind.DEPLOYMENT, name, "app") for name in ("a", "a", "b")]
-    pods = PodFigures(
-        keys=keys,
-        cpu_quantiles=f.cpu_quantiles,
-        cpu_max=f.cpu_max,
-        cpu_points=f.cpu_points,
-        mem_quantiles=f.mem_quantiles,
-        mem_max=f.mem_max,
-        mem_points=f.mem_points,
-        resources=f.resources,
-        throttled=f.throttled,
-        periods=f.periods,
-        restarts=f.restarts,
-        oom_seen=np.nan_to_num(f.oom_seen),
-    )
+    pods = f.pods(keys)
     replicas = {
         ("ns", WorkloadKind.DEPLOYMENT, name): Replicas(
             float(f.replicas_min[i]), float(f.replicas_avg[i]), float(f.replicas_max[i])

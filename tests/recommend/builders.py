@@ -22,7 +22,9 @@ MIB = 2**20
 GIB = 2**30
 
 
-def ref(name: str = "web", kind: WorkloadKind = WorkloadKind.DEPLOYMENT, namespace: str = "shop") -> WorkloadRef:
+def ref(
+    name: str = "web", kind: WorkloadKind = WorkloadKind.DEPLOYMENT, namespace: str = "shop"
+) -> WorkloadRef:
     return WorkloadRef("prod", namespace, kind, name)
 
 
@@ -85,7 +87,11 @@ def profile(
 
 
 def days_of(
-    workload: WorkloadRef, container: str, per_day: list[dict[str, Any]], *, peak: list[dict[str, Any]] | None = None
+    workload: WorkloadRef,
+    container: str,
+    per_day: list[dict[str, Any]],
+    *,
+    peak: list[dict[str, Any]] | None = None,
 ) -> list[UsageProfile]:
     """Whole-day rows from ``per_day`` (one dict of figures a day, from day 0) and peak rows (same, or ``peak``)."""
     rows = []

@@ -35,7 +35,9 @@ def test_unknown_strategy() -> None:
 
 def test_percentile_above_100() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_settings(PercentileSettings, {"cpu_percentile": 120}, name_of=lambda f: "--" + f.replace("_", "-"))
+        parse_settings(
+            PercentileSettings, {"cpu_percentile": 120}, name_of=lambda f: "--" + f.replace("_", "-")
+        )
     assert one_sentence(caught.value) == "--cpu-percentile 120 is out of range: use at most 100"
 
 
@@ -64,7 +66,9 @@ async def store_with(tmp_path: Path, rows: list) -> Store:  # type: ignore[type-
     for n in sorted({r.day for r in rows}):
         start = datetime(n.year, n.month, n.day, tzinfo=UTC)
         window = DailyWindow(n, DAY, start, start.replace(hour=23))
-        await store.save_window("prod", window, WindowUsage([r for r in rows if r.day == n and r.window == DAY]))
+        await store.save_window(
+            "prod", window, WindowUsage([r for r in rows if r.day == n and r.window == DAY])
+        )
     return store
 
 
@@ -76,7 +80,9 @@ def job() -> list[Job]:
 async def test_empty_history(tmp_path: Path) -> None:
     async with await store_with(tmp_path, []) as store:
         with pytest.raises(ConfigError) as caught:
-            await recommend_from_store(store, job(), EngineSettings(), Selection(), computed_at=datetime.now(UTC))
+            await recommend_from_store(
+                store, job(), EngineSettings(), Selection(), computed_at=datetime.now(UTC)
+            )
     assert one_sentence(caught.value) == "the store holds no usage yet: run `kubecap collect` first"
 
 
@@ -98,15 +104,24 @@ async def test_filters_matching_nothing_and_bad_regex(tmp_path: Path) -> None:
             )
         with pytest.raises(ConfigError, match="no usage rows for the peak window '09:00-10:00'"):
             await recommend_from_store(
-                store, job(), EngineSettings(), Selection(), computed_at=datetime.now(UTC), peak_window="09:00-10:00"
+                store,
+                job(),
+                EngineSettings(),
+                Selection(),
+                computed_at=datetime.now(UTC),
+                peak_window="09:00-10:00",
             )
 
 
 async def test_short_history_is_stored_as_not_enough_data(tmp_path: Path) -> None:
     rows = days_of(ref(), "app", [flat(0.1)])
     async with await store_with(tmp_path, rows) as store:
-        found = await recommend_from_store(store, job(), EngineSettings(), Selection(), computed_at=datetime.now(UTC))
+        found = await recommend_from_store(
+            store, job(), EngineSettings(), Selection(), computed_at=datetime.now(UTC)
+        )
         (stored,) = await store.recommendations()
     assert found[0].status.value == stored.status.value == "not-enough-data"
-    assert stored.explanation.startswith("Not enough data: only 1 day with usage in the 14 days from 2026-10-19")
+    assert stored.explanation.startswith(
+        "Not enough data: only 1 day with usage in the 14 days from 2026-10-19"
+    )
     assert stored.last_day == day(0)

@@ -34,7 +34,9 @@ def demo_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A config whose SQLite store holds 8 days of the bundled demo cluster."""
     root = tmp_path_factory.mktemp("recommend-cli")
     config = root / "kubecap.yaml"
-    config.write_text(f"database_url: sqlite:///{root / 'kubecap.db'}\nclusters:\n  - {{name: demo, simulated: demo}}\n")
+    config.write_text(
+        f"database_url: sqlite:///{root / 'kubecap.db'}\nclusters:\n  - {{name: demo, simulated: demo}}\n"
+    )
     collected = kubecap("collect", "--config", str(config), "--days", "8")
     assert collected.returncode == 0, collected.stderr
     return config
@@ -76,14 +78,30 @@ def test_every_format(demo_config: Path) -> None:
     assert rows and {r["namespace"] for r in rows} == {"shop"}
     assert outputs["html"].stdout.startswith("<!DOCTYPE html>")
     patches = [d for d in yaml.safe_load_all(outputs["patch"].stdout) if d]
-    assert patches and all(p["apiVersion"] == "apps/v1" and p["metadata"]["namespace"] == "shop" for p in patches)
-    assert all(c["name"] and c["resources"] for p in patches for c in p["spec"]["template"]["spec"]["containers"])
+    assert patches and all(
+        p["apiVersion"] == "apps/v1" and p["metadata"]["namespace"] == "shop" for p in patches
+    )
+    assert all(
+        c["name"] and c["resources"] for p in patches for c in p["spec"]["template"]["spec"]["containers"]
+    )
 
 
 def test_strategy_settings_are_flags(demo_config: Path) -> None:
     done = kubecap(
-        "recommend", "--config", str(demo_config), "-f", "json", "--no-save",
-        "-s", "vpa", "--half-life-hours", "12", "--kind", "DaemonSet", "--pod-min-cpu", "60m",
+        "recommend",
+        "--config",
+        str(demo_config),
+        "-f",
+        "json",
+        "--no-save",
+        "-s",
+        "vpa",
+        "--half-life-hours",
+        "12",
+        "--kind",
+        "DaemonSet",
+        "--pod-min-cpu",
+        "60m",
     )
     assert done.returncode == 0, done.stderr
     records = json.loads(done.stdout)
@@ -96,7 +114,11 @@ def test_strategy_settings_are_flags(demo_config: Path) -> None:
     ("args", "code", "message"),
     [
         (("-s", "krr"), 2, "unknown strategy 'krr': choose one of crane, kubecap, peak, percentile, vpa"),
-        (("-s", "percentile", "--cpu-percentile", "120"), 2, "--cpu-percentile 120 is out of range: use at most 100"),
+        (
+            ("-s", "percentile", "--cpu-percentile", "120"),
+            2,
+            "--cpu-percentile 120 is out of range: use at most 100",
+        ),
         (("-s", "crane", "--margin-percent", "-5"), 2, "--margin-percent -5 is out of range: use at least 0"),
         (("--half-life-hours", "3"), 2, "--half-life-hours is a setting of strategy vpa, not of kubecap"),
         (("--namespace", "nowhere"), 3, "no workload of namespace matching 'nowhere' has usage"),

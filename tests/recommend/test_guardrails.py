@@ -47,7 +47,9 @@ def test_hpa_resources_keep_their_request_and_limit_unless_allowed() -> None:
     assert (held.cpu_request.values[0], held.cpu_limit.values[0]) == (0.5, 1.0)
     assert held.mem_request.values[0] == 100 * MIB  # the HPA does not scale on memory
     assert "HPA scales on CPU utilisation" in held.cpu_request.phrases(0)[-1]
-    allowed = hold_hpa_resources(proposal(0.2, 0.4, 100 * MIB, 200 * MIB), context(hpa_cpu=True, allow_hpa=True))
+    allowed = hold_hpa_resources(
+        proposal(0.2, 0.4, 100 * MIB, 200 * MIB), context(hpa_cpu=True, allow_hpa=True)
+    )
     assert allowed.cpu_request.values[0] == 0.2
 
 
@@ -78,8 +80,12 @@ def test_an_hpa_on_cpu_keeps_the_cpu_request_and_gets_min_max_advice() -> None:
     hpa = HpaInfo(ref(), "web", 2, 10, frozenset({HpaMetric.CPU}), target_cpu_utilization=0.5)
     strategy = default_registry().get("kubecap")
     (rec,) = recommend(
-        history(rows), strategy, strategy.default_settings(), EngineSettings(),
-        computed_at=datetime.now(UTC), hpas={ref(): hpa},
+        history(rows),
+        strategy,
+        strategy.default_settings(),
+        EngineSettings(),
+        computed_at=datetime.now(UTC),
+        hpas={ref(): hpa},
     )
     assert rec.target.cpu_request == 0.5
     assert rec.target.mem_request != rec.current.mem_request

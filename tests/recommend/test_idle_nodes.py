@@ -38,7 +38,10 @@ def test_daemonset_only_and_underused_nodes_are_reported_with_their_cost() -> No
         + week("new", days=6, daemonset_only=True)
     )
     found = idle_nodes(usages, IdleNodeSettings(), last_day=LAST)
-    assert [(n.node, n.reason) for n in found] == [("ds-only", IdleReason.DAEMONSET_ONLY), ("quiet", IdleReason.UNDERUSED)]
+    assert [(n.node, n.reason) for n in found] == [
+        ("ds-only", IdleReason.DAEMONSET_ONLY),
+        ("quiet", IdleReason.UNDERUSED),
+    ]
     quiet = found[1]
     # 0.2 / 4 = 5 % CPU, 1/16 = 6.25 % memory; requests 10 % and 12.5 %.
     assert quiet.cpu_usage_share == pytest.approx(0.05)

@@ -30,7 +30,11 @@ def test_savings_are_delta_request_times_replicas_times_price_times_730_hours() 
 
 def test_prices_are_settings() -> None:
     saved = savings(
-        np.array([1.0]), np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([1.0]),
+        np.array([1.0]),
+        np.array([0.0]),
+        np.array([0.0]),
+        np.array([0.0]),
+        np.array([1.0]),
         EngineSettings(cpu_price=1.0, memory_price=0.0),
     )
     assert saved.usd[0] == pytest.approx(730.0)

@@ -28,8 +28,14 @@ def recommendations() -> list[Recommendation]:
     web = [{**flat(0.2), **memory(200 * MIB), "cpu_limit": 2.0, **replicas} for _ in range(3)]
     # The proxy's values already match what percentile recommends: it must not appear in the patch.
     proxy = [
-        {**flat(0.005), **memory(50 * MIB), "cpu_request": 0.01, "mem_request": 100 * MIB, "mem_limit": 100 * MIB,
-         **replicas}
+        {
+            **flat(0.005),
+            **memory(50 * MIB),
+            "cpu_request": 0.01,
+            "mem_request": 100 * MIB,
+            "mem_limit": 100 * MIB,
+            **replicas,
+        }
         for _ in range(3)
     ]
     job = [{**flat(0.2), **memory(200 * MIB)} for _ in range(3)]

@@ -14,8 +14,12 @@ from .builders import days_of, flat, history, ref
 
 
 def two_container_workload(replicas_min: float = 4.0) -> list:  # type: ignore[type-arg]
-    app = [{**flat(0.3), "cpu_p50": 0.1, "cpu_request": 0.5, "replicas_avg": 4.0, "replicas_min": replicas_min}]
-    proxy = [{**flat(0.1), "cpu_p50": 0.05, "cpu_request": 0.2, "replicas_avg": 4.0, "replicas_min": replicas_min}]
+    app = [
+        {**flat(0.3), "cpu_p50": 0.1, "cpu_request": 0.5, "replicas_avg": 4.0, "replicas_min": replicas_min}
+    ]
+    proxy = [
+        {**flat(0.1), "cpu_p50": 0.05, "cpu_request": 0.2, "replicas_avg": 4.0, "replicas_min": replicas_min}
+    ]
     return days_of(ref(), "app", app * 3) + days_of(ref(), "proxy", proxy * 3)
 
 
@@ -53,7 +57,9 @@ def test_hpa_min_max_from_the_quiet_median_and_the_peak() -> None:
     h = history(two_container_workload())
     hpa = HpaInfo(ref(), "web", 1, 20, frozenset({HpaMetric.CPU, HpaMetric.OTHER}))
     current = current_resources(h)
-    advice = replica_advice(h, current.cpu_request, current.cpu_request, {ref(): hpa}, EngineSettings())[ref()]
+    advice = replica_advice(h, current.cpu_request, current.cpu_request, {ref(): hpa}, EngineSettings())[
+        ref()
+    ]
     # max: 1.6 × 1.2 / 0.42 = 4.57 → 5; min: quiet median (0.1 + 0.05) × 4 = 0.6 / 0.42 = 1.43 → 2.
     assert (advice.hpa_min, advice.hpa_max, advice.replicas) == (2, 5, None)
     assert "scales on cpu, other" in advice.explanation

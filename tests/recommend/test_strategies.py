@@ -79,8 +79,9 @@ def test_percentile_is_krr_simple() -> None:
     # Memory: the highest maximum (400Mi) + 15 % = 460Mi, request = limit.
     assert rec.target.mem_request == rec.target.mem_limit == 460 * MIB
     assert "no CPU limit: removed (was 2): KRR sets no CPU limit" in rec.explanation
-    assert "Memory request 460Mi = highest daily memory maximum of the last 10 days (2026-11-07), +15 % margin" in (
-        rec.explanation
+    assert (
+        "Memory request 460Mi = highest daily memory maximum of the last 10 days (2026-11-07), +15 % margin"
+        in (rec.explanation)
     )
 
 
@@ -108,7 +109,9 @@ def test_crane_is_p99_of_7_days_plus_15_percent_with_limits_kept() -> None:
     assert rec.target.cpu_request == pytest.approx(0.46)
     assert rec.target.mem_request == 230 * MIB
     assert rec.target.cpu_limit == 1.0 and rec.target.mem_limit == 2 * GIB
-    assert rec.explanation.startswith("CPU request 460m = P99 of the CPU usage over the last 7 days, +15 % margin")
+    assert rec.explanation.startswith(
+        "CPU request 460m = P99 of the CPU usage over the last 7 days, +15 % margin"
+    )
 
 
 # --- vpa -----------------------------------------------------------------------------------------
@@ -116,14 +119,32 @@ def test_crane_is_p99_of_7_days_plus_15_percent_with_limits_kept() -> None:
 
 def vpa_rows() -> list[UsageProfile]:
     app = [
-        {**flat(1.0), **memory(300 * MIB), "cpu_request": 0.5, "cpu_limit": 1.0, "mem_request": 256 * MIB,
-         "mem_limit": 512 * MIB},
-        {**flat(0.5), **memory(200 * MIB), "cpu_request": 0.5, "cpu_limit": 1.0, "mem_request": 256 * MIB,
-         "mem_limit": 512 * MIB},
+        {
+            **flat(1.0),
+            **memory(300 * MIB),
+            "cpu_request": 0.5,
+            "cpu_limit": 1.0,
+            "mem_request": 256 * MIB,
+            "mem_limit": 512 * MIB,
+        },
+        {
+            **flat(0.5),
+            **memory(200 * MIB),
+            "cpu_request": 0.5,
+            "cpu_limit": 1.0,
+            "mem_request": 256 * MIB,
+            "mem_limit": 512 * MIB,
+        },
     ]
     sidecar = [
         {**flat(0.001), **memory(100 * MIB), "mem_request": 128 * MIB, "mem_limit": 256 * MIB},
-        {**flat(0.001), **memory(250 * MIB), "mem_request": 128 * MIB, "mem_limit": 256 * MIB, "oom_kills": 1.0},
+        {
+            **flat(0.001),
+            **memory(250 * MIB),
+            "mem_request": 128 * MIB,
+            "mem_limit": 256 * MIB,
+            "oom_kills": 1.0,
+        },
     ]
     return days_of(ref(), "app", app) + days_of(ref(), "sidecar", sidecar)
 
@@ -158,7 +179,13 @@ def test_vpa_decaying_percentiles_bounds_oom_bump_and_split_minimums() -> None:
 
 def test_kubecap_takes_the_two_week_p99_plus_10_percent_and_raises_a_throttling_limit() -> None:
     days = [
-        {**flat(0.4), **memory(200 * MIB), "cpu_limit": 0.3, "mem_limit": 256 * MIB, "cpu_throttle_ratio": 0.05}
+        {
+            **flat(0.4),
+            **memory(200 * MIB),
+            "cpu_limit": 0.3,
+            "mem_limit": 256 * MIB,
+            "cpu_throttle_ratio": 0.05,
+        }
         for _ in range(14)
     ]
     days[3] = {**days[3], **flat(0.6), "cpu_throttle_ratio": 0.2}
@@ -183,7 +210,10 @@ def test_kubecap_follows_the_latest_day_when_it_is_higher() -> None:
     # Mixed: 13/14 of the time at 0.2 and the latest day spread over [0, 1], so F(v) = 13/14 + v/14
     # above 0.2 and P99 = 0.86; the latest day's own P99 is 0.99, higher: 0.99 × 1.1 = 1089m.
     assert rec.target.cpu_request == pytest.approx(1.089)
-    assert "= P99 of the latest day's CPU usage (2026-11-14), above the 860m of the last 14 days" in rec.explanation
+    assert (
+        "= P99 of the latest day's CPU usage (2026-11-14), above the 860m of the last 14 days"
+        in rec.explanation
+    )
 
 
 def test_kubecap_adds_no_memory_limit_where_there_is_none() -> None:

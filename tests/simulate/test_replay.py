@@ -56,7 +56,11 @@ def test_raw_samples_score_exactly() -> None:
     memory_points = [[np.zeros(0), np.zeros(0), np.array([1.0, 2.0]), np.array([3.0])]]
     peak = default_registry().get("peak")
     outcome = replay(
-        four_days(), peak, peak.default_settings(), EngineSettings(), start=2,
+        four_days(),
+        peak,
+        peak.default_settings(),
+        EngineSettings(),
+        start=2,
         evaluate=sample_evaluator(cpu, memory_points),
     )
     # 200m against 0.1, 0.3, 0.5, 0.7: three of four points above.

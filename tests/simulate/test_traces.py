@@ -25,7 +25,9 @@ def summaries() -> dict[str, Summary]:
     data = traces()
     evaluate = sample_evaluator(data.cpu, data.memory)
     return {
-        s.name: replay(data.history, s, s.default_settings(), EngineSettings(), start=7, evaluate=evaluate).summary()
+        s.name: replay(
+            data.history, s, s.default_settings(), EngineSettings(), start=7, evaluate=evaluate
+        ).summary()
         for s in default_registry()
     }
 

@@ -121,7 +121,9 @@ async def test_usage_columns_hold_the_same_values_as_the_profiles(store: Store) 
 
 
 async def test_usage_columns_filter_and_pick_figures(store: Store) -> None:
-    rows = [profile(ref("web"), "app", window(day, name)) for day in (DAY1, DAY2, DAY3) for name in (PEAK, DAY)]
+    rows = [
+        profile(ref("web"), "app", window(day, name)) for day in (DAY1, DAY2, DAY3) for name in (PEAK, DAY)
+    ]
     await save_history(store, rows)
     picked = await store.usage_columns(since=DAY2, until=DAY2, windows=[DAY], figures=["cpu_p95", "samples"])
     assert len(picked) == 1 and set(picked.figures) == {"cpu_p95", "samples"}

@@ -24,11 +24,13 @@ to a few ulps (the reset correction may sum in another order).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from kubecap.domain.pooling import ContainerKey, PodFigures
 from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES
 
 F64 = npt.NDArray[np.float64]
@@ -92,6 +94,23 @@ class SeriesFigures:
     """Per workload (rows of ``WindowSamples.replicas``), like the two below."""
     replicas_avg: F64
     replicas_max: F64
+
+    def pods(self, keys: Sequence[ContainerKey]) -> PodFigures:
+        """The per-series figures as pooling takes them; ``keys[i]`` names series i's workload container."""
+        return PodFigures(
+            keys=keys,
+            cpu_quantiles=self.cpu_quantiles,
+            cpu_max=self.cpu_max,
+            cpu_points=self.cpu_points,
+            mem_quantiles=self.mem_quantiles,
+            mem_max=self.mem_max,
+            mem_points=self.mem_points,
+            resources=self.resources,
+            throttled=self.throttled,
+            periods=self.periods,
+            restarts=self.restarts,
+            oom_seen=np.nan_to_num(self.oom_seen),
+        )
 
 
 @dataclass(frozen=True, slots=True)

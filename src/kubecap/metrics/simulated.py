@@ -54,7 +54,7 @@ from types import MappingProxyType
 import numpy as np
 
 from kubecap.domain.hpa import HpaInfo, HpaMetric
-from kubecap.domain.pooling import PodFigures, Replicas, pool
+from kubecap.domain.pooling import Replicas, pool
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow
 from kubecap.domain.workload import WorkloadRef
@@ -188,20 +188,7 @@ class SimulatedSource:
             (workloads[r].namespace, workloads[r].kind, workloads[r].name, data.rows[r][1])
             for r in data.container_row
         ]
-        pods = PodFigures(
-            keys=keys,
-            cpu_quantiles=figures.cpu_quantiles,
-            cpu_max=figures.cpu_max,
-            cpu_points=figures.cpu_points,
-            mem_quantiles=figures.mem_quantiles,
-            mem_max=figures.mem_max,
-            mem_points=figures.mem_points,
-            resources=figures.resources,
-            throttled=figures.throttled,
-            periods=figures.periods,
-            restarts=figures.restarts,
-            oom_seen=np.nan_to_num(figures.oom_seen),
-        )
+        pods = figures.pods(keys)
         replicas = {
             (w.namespace, w.kind, w.name): Replicas(
                 _value(figures.replicas_min[i]),

@@ -252,7 +252,9 @@ class TaskRow(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        CheckConstraint("state IN ('active', 'paused', 'cancelled', 'done', 'failed', 'missed')", name="state"),
+        CheckConstraint(
+            "state IN ('active', 'paused', 'cancelled', 'done', 'failed', 'missed')", name="state"
+        ),
         CheckConstraint("operation IN ('scale', 'restart', 'apply')", name="operation"),
         CheckConstraint("kind IN ('Deployment', 'StatefulSet', 'DaemonSet')", name="kind"),
         Index(None, "state", "next_run_at"),

@@ -133,7 +133,9 @@ def _cpu_limit(request: Estimate, current: Vector, throttled: Vector) -> Estimat
     values = np.where(raise_it, request.values, current)
 
     def raised(i: int) -> str:
-        seen = "" if np.isnan(throttled[i]) else f", throttled up to {throttled[i] * 100:.0f} % of its periods"
+        seen = (
+            "" if np.isnan(throttled[i]) else f", throttled up to {throttled[i] * 100:.0f} % of its periods"
+        )
         return f"raised to the request: usage reached {format_cpu(float(current[i]))}{seen}"
 
     return Estimate(values, (Note(lambda i: "kept", ~raise_it), Note(raised, raise_it)))

@@ -1,0 +1,164 @@
+"""RFC 6902 JSON patches that bring a workload to its control spec, and the changes they make.
+
+Every patch is valid whatever the object holds: a container without ``resources``, with
+``resources`` but no ``requests``, or with ``null`` in either gets the missing level added
+whole; keys are added, replaced or removed one by one otherwise, so resources the spec
+does not name (``ephemeral-storage``, ``claims``) survive. Containers are addressed by
+index, guarded by a ``test`` of the name at that index, so a patch can never land on the
+wrong container. Quantities are compared by value ("1000m" == "1"), which with the above
+makes patches idempotent: patching an object already at its spec yields no operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubecap.control.review import ContainerView, ObjectView
+from kubecap.domain.control import ContainerSpec, same_quantity
+from kubecap.domain.quantity import QuantityError, parse_quantity
+
+PARTS = ("requests", "limits")
+Op = dict[str, Any]
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON pointer (RFC 6901): '~' is written '~0' and '/' is written '~1' in each part."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One value the patch changes: ``field`` like ``replicas`` or ``app.requests.cpu``."""
+
+    field: str
+    before: str | int | None
+    after: str | int | None
+
+    def describe(self) -> str:
+        before = "unset" if self.before is None else self.before
+        after = "unset" if self.after is None else self.after
+        return f"{self.field} {before} -> {after}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Operations, the changes they make, and notes for the user (warnings)."""
+
+    ops: tuple[Op, ...] = ()
+    changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def effective_replicas(view: ObjectView) -> int:
+    """spec.replicas, or Kubernetes' default of 1 when absent."""
+    return 1 if view.replicas is None else view.replicas
+
+
+def replicas_ops(view: ObjectView, target: int) -> tuple[list[Op], list[Change]]:
+    """Set spec.replicas to ``target`` (nothing when it already is)."""
+    if view.replicas == target:
+        return [], []
+    change = Change("replicas", view.replicas, target)
+    if not view.has_spec:
+        return [{"op": "add", "path": "/spec", "value": {"replicas": target}}], [change]
+    op = "add" if view.replicas is None else "replace"
+    return [{"op": op, "path": "/spec/replicas", "value": target}], [change]
+
+
+def _strings(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _less(a: Any, b: Any) -> bool:
+    """a < b by quantity value; False when either does not parse."""
+    try:
+        return parse_quantity(a) < parse_quantity(b) and not same_quantity(a, b)
+    except (QuantityError, TypeError, AttributeError):
+        return False
+
+
+def wanted_resources(
+    current: Mapping[str, dict[str, Any]], spec: ContainerSpec
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The container's requests and limits once ``spec`` is laid over ``current``, with notes.
+
+    Never a limit below a request: where the spec sets one side only and the other side
+    would end up on the wrong side of it, the other side follows (a raised limit, a lowered
+    request) and a note says so.
+    """
+    wanted = {part: dict(current[part]) for part in PARTS}
+    for part, values in (("requests", spec.requests), ("limits", spec.limits)):
+        for name, value in values.items():
+            if value is None:
+                wanted[part].pop(name, None)
+            else:
+                wanted[part][name] = value
+    notes: dict[str, str] = {}
+    for name in sorted(set(wanted["requests"]) & set(wanted["limits"])):
+        request, limit = wanted["requests"][name], wanted["limits"][name]
+        if not _less(limit, request):
+            continue
+        request_from_spec = spec.requests.get(name) is not None
+        limit_from_spec = spec.limits.get(name) is not None
+        if limit_from_spec and not request_from_spec:
+            wanted["requests"][name] = limit
+            notes[name] = f"{spec.container}: requests.{name} {request} lowered to the limit {limit}"
+        elif request_from_spec and not limit_from_spec:
+            wanted["limits"][name] = request
+            notes[name] = f"{spec.container}: limits.{name} {limit} raised to the request {request}"
+    return wanted["requests"], wanted["limits"], notes
+
+
+def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
+    """Operations bringing one container's requests and limits to ``spec``."""
+    resources = container.resources if isinstance(container.resources, dict) else None
+    current = {part: _strings(resources.get(part)) if resources else {} for part in PARTS}
+    requests, limits, notes = wanted_resources(current, spec)
+    wanted = {"requests": requests, "limits": limits}
+    base = ("spec", "template", "spec", "containers", container.index, "resources")
+    ops: list[Op] = []
+    changes: list[Change] = []
+    for part in PARTS:
+        for name in sorted(set(current[part]) | set(wanted[part])):
+            before, after = current[part].get(name), wanted[part].get(name)
+            if before is None and after is None:
+                continue
+            if before is not None and after is not None and same_quantity_any(before, after):
+                continue
+            changes.append(Change(f"{container.name}.{part}.{name}", _text(before), _text(after)))
+    if not changes:
+        return Plan(notes=tuple(notes.values()))
+    if resources is None:
+        value = {part: wanted[part] for part in PARTS if wanted[part]}
+        ops.append({"op": "add", "path": pointer(*base), "value": value})
+    else:
+        for part in PARTS:
+            raw = resources.get(part)
+            if not isinstance(raw, dict):
+                if wanted[part]:
+                    ops.append({"op": "add", "path": pointer(*base, part), "value": wanted[part]})
+                continue
+            for name in sorted(set(raw) | set(wanted[part])):
+                after = wanted[part].get(name)
+                if after is None:
+                    if name in raw:
+                        ops.append({"op": "remove", "path": pointer(*base, part, name)})
+                elif name not in raw or not same_quantity_any(raw[name], after):
+                    ops.append({"op": "add", "path": pointer(*base, part, name), "value": after})
+    guard = {"op": "test", "path": pointer(*base[:-1], "name"), "value": container.name}
+    return Plan(ops=(guard, *ops), changes=tuple(changes), notes=tuple(notes.values()))
+
+
+def same_quantity_any(a: Any, b: Any) -> bool:
+    if isinstance(a, str | int | float) and not isinstance(a, bool) and isinstance(b, str | int | float):
+        return same_quantity(a, b)
+    return bool(a == b)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
