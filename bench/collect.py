@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -30,7 +31,7 @@ from typing import Any
 import psutil
 
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
-from kubecap.metrics.simulated import SimulatedSource, generate_scenario
+from kubecap.metrics.simulated import Scenario, SimulatedSource, generate_scenario
 from kubecap.testing.prometheus import PrometheusServer, backfill
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -38,27 +39,40 @@ PEAK = "10:00-11:30"
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def build_data(workloads: int, days: int) -> tuple[Path, SimulatedSource, dict[str, float]]:
-    """The Prometheus data dir for a size, from the cache or built now."""
-    scenario = generate_scenario(workloads, 2, days, end=END, seed=1, cluster="bench", timezone="UTC")
-    source = SimulatedSource(scenario)
+def scenario_for(workloads: int, days: int) -> Scenario:
+    return generate_scenario(workloads, 2, days, end=END, seed=1, cluster="bench", timezone="UTC")
+
+
+def _build(workloads: int, days: int, data: Path) -> None:
+    """Write the OpenMetrics and backfill it (run in a separate process, see build_data)."""
+    source = SimulatedSource(scenario_for(workloads, days))
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        t0 = time.perf_counter()
+        files = source.write_openmetrics(Path(tmp), static_every=4)
+        timings = {"openmetrics_s": time.perf_counter() - t0}
+        timings["openmetrics_mb"] = sum(f.stat().st_size for f in files) / 2**20
+        t0 = time.perf_counter()
+        backfill(files, data, parallel=2)
+        timings["backfill_s"] = time.perf_counter() - t0
+    (data.parent / "complete").write_text(json.dumps(timings))
+
+
+def build_data(workloads: int, days: int) -> tuple[Path, dict[str, float]]:
+    """The Prometheus data dir for a size, from the cache or built now.
+
+    The history is generated in a spawned process: a forked `kubecap collect` child would
+    otherwise count this process's gigabytes of generated arrays in its own peak RSS.
+    """
     data = CACHE / f"w{workloads}-d{days}" / "data"
     marker = data.parent / "complete"
-    timings: dict[str, float] = {}
     if not marker.exists():
         data.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-            t0 = time.perf_counter()
-            files = source.write_openmetrics(Path(tmp), static_every=4)
-            timings["openmetrics_s"] = time.perf_counter() - t0
-            timings["openmetrics_mb"] = sum(f.stat().st_size for f in files) / 2**20
-            t0 = time.perf_counter()
-            backfill(files, data, parallel=2)
-            timings["backfill_s"] = time.perf_counter() - t0
-        marker.write_text(json.dumps(timings))
-    else:
-        timings = json.loads(marker.read_text())
-    return data, source, timings
+        child = multiprocessing.get_context("spawn").Process(target=_build, args=(workloads, days, data))
+        child.start()
+        child.join()
+        if child.exitcode != 0 or not marker.exists():
+            raise SystemExit(f"building the {workloads}-workload history failed (exit {child.exitcode})")
+    return data, json.loads(marker.read_text())
 
 
 def run_collect(url: str, days: int, workdir: Path) -> dict[str, Any]:
@@ -107,9 +121,8 @@ def run_collect(url: str, days: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-async def krr_style(url: str, source: SimulatedSource, sample: int, days: int) -> dict[str, float]:
+async def krr_style(url: str, scenario: Scenario, sample: int, days: int) -> dict[str, float]:
     """Two queries per workload over the whole period, the way KRR asks (one container each)."""
-    scenario = source.scenario
     workloads = scenario.workloads()[:sample]
     at = END
     span = f"{days}d"
@@ -145,7 +158,7 @@ def main() -> None:
 
     results: dict[str, Any] = {"days": args.days, "sizes": {}}
     for size in args.sizes:
-        data, source, build = build_data(size, args.days)
+        data, build = build_data(size, args.days)
         with PrometheusServer(data, extra_args=("--query.max-samples=200000000",)) as server:
             prometheus = psutil.Process(server.pid)
             with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +171,9 @@ def main() -> None:
                 "build": {k: round(v, 1) for k, v in build.items()},
             }
             if size == args.sizes[0] and args.krr_sample:
-                krr = asyncio.run(krr_style(server.url, source, args.krr_sample, args.days))
+                krr = asyncio.run(
+                    krr_style(server.url, scenario_for(size, args.days), args.krr_sample, args.days)
+                )
                 ours_per_workload = ours["wall_s"] / size
                 figures["krr_style"] = {
                     **{k: round(v, 4) for k, v in krr.items()},

@@ -8,7 +8,7 @@ over every container (guardrails, savings, risk, replicas, explanations) and sto
 recommendations in one transaction — what `kubecap recommend` does, for every strategy.
 Target: ≤ 10 s and ≤ 1 GB RSS.
 
-    python bench/recommend.py [--containers 10000] [--days 30]
+    python bench/recommend.py [--containers 10000] [--days 30] [--strategy-days 30]
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -106,9 +106,9 @@ async def fill(url: str, containers: int, days: int) -> None:
                 await store.save_window("bench", window, WindowUsage(rows))
 
 
-async def measure(url: str) -> dict[str, float]:
+async def measure(url: str, days: int | None) -> dict[str, float]:
     registry = default_registry()
-    jobs = [Job(s, s.default_settings()) for s in registry]
+    jobs = [Job(s, s.settings_model() if days is None else s.settings_model(days=days)) for s in registry]
     steps: dict[str, float] = {}
     started = time.perf_counter()
     last = [started]
@@ -141,10 +141,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--strategy-days",
+        type=int,
+        default=None,
+        help="days every strategy reads (default: each one's own, ≤ 14)",
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(asyncio.run(measure(f"sqlite:///{args.measure}"))))
+        print(json.dumps(asyncio.run(measure(f"sqlite:///{args.measure}", args.strategy_days))))
         return
     path = CACHE / f"recommend-c{args.containers}-d{args.days}.db"
     marker = path.with_suffix(".complete")
@@ -156,9 +162,10 @@ def main() -> None:
         asyncio.run(fill(f"sqlite:///{path}", args.containers, args.days))
         setup = time.perf_counter() - t0
         marker.write_text("")
-    done = subprocess.run(
-        [sys.executable, __file__, "--measure", str(path)], capture_output=True, text=True, check=True
-    )
+    command = [sys.executable, __file__, "--measure", str(path)]
+    if args.strategy_days is not None:
+        command += ["--strategy-days", str(args.strategy_days)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     rows = len(_refs(args.containers)) * args.days * 2
     print(
@@ -175,6 +182,7 @@ def main() -> None:
                 "days": args.days,
                 "stored_rows": rows,
                 "strategies": len(default_registry()),
+                "strategy_days": args.strategy_days,
                 "setup_seconds": round(setup, 2),
                 **{
                     k.replace(" ", "_"): round(v, 3) if isinstance(v, float) else v

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -230,6 +230,52 @@ class ClusterSettings(_Strict):
         return [PeakWindow.parse(spec) for spec in self.peak_windows]
 
 
+class WebhookSettings(_Strict):
+    """The admission webhook: how it serves, how it treats a stale table, how it is installed."""
+
+    cluster: str | None = Field(
+        None, description="the cluster whose control table it enforces (default: the only configured one)"
+    )
+    host: str = Field("0.0.0.0", description="address to listen on")  # noqa: S104 - a server in a pod
+    port: int = Field(8443, ge=1, le=65535)
+    cert_file: Path | None = Field(None, description="serving certificate (PEM), reloaded when it changes")
+    key_file: Path | None = Field(None, description="its private key (PEM)")
+    cert_reload_seconds: float = Field(10.0, gt=0, le=3600, description="how often the files are checked")
+    refresh_seconds: float = Field(5.0, gt=0, le=3600, description="how often the table's revision is polled")
+    stale_after_seconds: float = Field(
+        300.0, gt=0, description="a snapshot not confirmed for this long is stale"
+    )
+    on_stale: Literal["enforce", "allow"] = Field(
+        "enforce",
+        description="stale snapshot: keep enforcing it with a warning, or admit everything unchanged",
+    )
+    max_body_bytes: int = Field(3 * 2**20, ge=1024, le=64 * 2**20)
+    audit_queue: int = Field(10_000, ge=10, le=1_000_000, description="audit events waiting to be written")
+    read_parent_annotations: bool = Field(
+        True,
+        description="on scale requests, read the workload's temporary-replicas annotation from the apiserver",
+    )
+    # installation
+    configuration_name: str = "kubecap"
+    namespace: str = Field("kubecap", description="kubecap's own namespace (never intercepted)")
+    service: str = "kubecap-webhook"
+    service_port: int = Field(443, ge=1, le=65535)
+    url: str | None = Field(
+        None, description="call this https URL instead of the Service (webhook outside the cluster)"
+    )
+    tls_secret_name: str = Field("kubecap-webhook-tls", description="Secret of the serving certificate")
+    ca_secret_name: str = Field("kubecap-webhook-ca", description="Secret of the CA and its key")
+    failure_policy: Literal["Ignore", "Fail"] = "Ignore"
+    timeout_seconds: int = Field(3, ge=1, le=30)
+    opt_out_label: str = "kubecap.io/webhook"
+    cert_manager: bool = Field(
+        False, description="let cert-manager issue the certificate and inject the caBundle"
+    )
+    cert_days: int = Field(365, ge=2, le=3650)
+    ca_days: int = Field(3650, ge=30, le=36500)
+    renew_before_days: int = Field(30, ge=1, le=365)
+
+
 class Settings(BaseSettings):
     """Everything kubecap is configured with."""
 
@@ -244,6 +290,7 @@ class Settings(BaseSettings):
     )
     clusters: list[ClusterSettings] = Field(default_factory=list)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _clusters(self) -> Settings:

@@ -12,15 +12,30 @@ from datetime import date
 from typing import Protocol
 
 from kubecap.domain.hpa import HpaInfo
+from kubecap.domain.node import NodeUsage
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow
 
 
 @dataclass(slots=True)
 class WindowUsage:
-    """What a usage source returns for one window: rows plus what was noticed on the way."""
+    """What a usage source returns for one window: rows plus what was noticed on the way.
+
+    ``nodes`` are the node figures of a whole-day window (the collector adds them from
+    ``UsageSource.node_usage``), stored in the same transaction as the rows.
+    """
 
     profiles: list[UsageProfile]
+    queries: int = 0
+    warnings: list[str] = field(default_factory=list)
+    nodes: list[NodeUsage] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NodeWindowUsage:
+    """What a usage source returns for the nodes in one window: rows plus what was noticed."""
+
+    nodes: list[NodeUsage]
     queries: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -41,6 +56,10 @@ class UsageSource(Protocol):
         HPAs are configuration, not history: callers ask for the latest window when they
         need them (recommendations keep an HPA's scaling resource), nothing stores them.
         """
+        ...
+
+    async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
+        """Figures of every node seen in ``window`` (collected for whole-day windows), which must have ended."""
         ...
 
 

@@ -6,19 +6,28 @@ ports. Nothing is created at import time.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubecap import store as store_module
 from kubecap.config import ClusterSettings, PrometheusSettings, Settings
-from kubecap.errors import KubecapError
+from kubecap.errors import ConfigError, KubecapError
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.metrics.prometheus_source import PrometheusUsageSource
 from kubecap.metrics.simulated import Scenario, SimulatedSource, demo_scenario, load_scenario
 from kubecap.ports import UsageSource
+
+if TYPE_CHECKING:  # the webhook's modules load a server stack: imported where used
+    from kubecap.control.install import InstallOptions
+    from kubecap.control.server import (
+        AnnotationsLookup,
+        Webhook,
+        WebhookServer,
+    )
 
 DEMO_SCENARIO = "demo"
 
@@ -130,3 +139,98 @@ async def check_connections(settings: Settings) -> list[str]:
     except KubecapError as exc:
         problems.append(f"database_url: {exc}")
     return problems
+
+
+# --- the control table and its webhook (issue 4) ------------------------------------------
+
+
+def webhook_cluster(settings: Settings, name: str | None = None) -> str:
+    """The cluster whose control table the webhook enforces: the flag, the setting, the only configured one."""
+    chosen = name or settings.webhook.cluster
+    if chosen is not None:
+        return chosen
+    if len(settings.clusters) == 1:
+        return settings.clusters[0].name
+    if settings.clusters:
+        names = ", ".join(c.name for c in settings.clusters)
+        raise ConfigError(
+            f"several clusters are configured ({names}): choose one with --cluster or webhook.cluster"
+        )
+    return "default"
+
+
+def install_options(settings: Settings, **overrides: Any) -> InstallOptions:
+    """Install options from the webhook settings, with CLI flags (non-None) laid over them."""
+    from kubecap.control.install import InstallOptions
+
+    hook = settings.webhook
+    values: dict[str, Any] = {
+        "name": hook.configuration_name,
+        "namespace": hook.namespace,
+        "service": hook.service,
+        "port": hook.service_port,
+        "url": hook.url,
+        "tls_name": hook.tls_secret_name,
+        "ca_name": hook.ca_secret_name,
+        "failure_policy": hook.failure_policy,
+        "timeout_seconds": hook.timeout_seconds,
+        "opt_out_label": hook.opt_out_label,
+        "cert_manager": hook.cert_manager,
+        "cert_days": hook.cert_days,
+        "ca_days": hook.ca_days,
+        "renew_before_days": hook.renew_before_days,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return InstallOptions(**values).validate()
+
+
+def webhook_server(
+    settings: Settings,
+    store: store_module.Store,
+    cluster: str,
+    *,
+    annotations: AnnotationsLookup | None = None,
+    sock: socket.socket | None = None,
+) -> tuple[WebhookServer, Webhook]:
+    """The webhook over ``store``'s control table of ``cluster``, ready to serve over TLS."""
+    from kubecap.control.metrics import WebhookMetrics
+    from kubecap.control.recorder import Recorder
+    from kubecap.control.server import (
+        StalePolicy,
+        Webhook,
+        WebhookOptions,
+        WebhookServer,
+        create_app,
+        listening_socket,
+    )
+    from kubecap.control.snapshot import SnapshotHolder
+    from kubecap.control.tls import ReloadingContext
+
+    hook = settings.webhook
+    if hook.cert_file is None or hook.key_file is None:
+        raise ConfigError(
+            "the webhook needs a certificate: set webhook.cert_file and webhook.key_file "
+            "(KUBECAP_WEBHOOK__CERT_FILE, KUBECAP_WEBHOOK__KEY_FILE) or pass --cert-file and --key-file"
+        )
+    tls = ReloadingContext(hook.cert_file, hook.key_file)
+    metrics = WebhookMetrics()
+    holder = SnapshotHolder(store, cluster, stale_after_s=hook.stale_after_seconds)
+    recorder = Recorder(store, capacity=hook.audit_queue, on_drop=lambda n: metrics.audit_dropped.inc(n))
+    webhook = Webhook(
+        holder,
+        recorder,
+        metrics,
+        WebhookOptions(
+            cluster=cluster, max_body_bytes=hook.max_body_bytes, on_stale=StalePolicy(hook.on_stale)
+        ),
+        annotations=annotations if hook.read_parent_annotations else None,
+    )
+    app = create_app(
+        webhook,
+        background=[
+            lambda: holder.run(hook.refresh_seconds),
+            recorder.run,
+            lambda: tls.run(hook.cert_reload_seconds),
+        ],
+    )
+    return WebhookServer(app, tls, sock or listening_socket(hook.host, hook.port)), webhook

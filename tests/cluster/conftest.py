@@ -21,7 +21,7 @@ import pytest
 from kubecap.cluster.kube import KubeCluster, KubeOptions
 from kubecap.cluster.port import ClusterPort, Hpa, Taint
 from kubecap.domain.resources import ContainerResources
-from kubecap.domain.workload import WorkloadKind
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.testing.apiserver import FakeApiServer, workload_body
 from kubecap.testing.cluster import InMemoryCluster
 
@@ -52,6 +52,10 @@ class Backend(Protocol):
         """A node to taint and annotate (fakes: one with a foreign taint)."""
         ...
 
+    async def annotate_workload(self, name: str, annotations: dict[str, str]) -> None:
+        """Set the Deployment's own metadata annotations."""
+        ...
+
 
 class MemoryBackend:
     real = False
@@ -79,6 +83,10 @@ class MemoryBackend:
             "node-a", taints=(Taint(FOREIGN_TAINT["key"], FOREIGN_TAINT["effect"], FOREIGN_TAINT["value"]),)
         )
         return "node-a"
+
+    async def annotate_workload(self, name: str, annotations: dict[str, str]) -> None:
+        ref = WorkloadRef(self.memory.name, self.namespace, WorkloadKind.DEPLOYMENT, name)
+        self.memory.annotate_workload(ref, annotations)
 
 
 class ApiServerBackend:
@@ -111,6 +119,12 @@ class ApiServerBackend:
     async def node(self) -> str:
         self.server.add_node("node-a", taints=[dict(FOREIGN_TAINT)])
         return "node-a"
+
+    async def annotate_workload(self, name: str, annotations: dict[str, str]) -> None:
+        with self.server.locked():
+            self.server.objects[("deployments", self.namespace, name)]["metadata"]["annotations"] = dict(
+                annotations
+            )
 
 
 class RealBackend:
@@ -175,6 +189,13 @@ class RealBackend:
     async def node(self) -> str:
         nodes = await self.cluster.list_nodes()
         return nodes[0].name
+
+    async def annotate_workload(self, name: str, annotations: dict[str, str]) -> None:
+        from lightkube.resources.apps_v1 import Deployment
+        from lightkube.types import PatchType
+
+        body = {"metadata": {"annotations": annotations}}
+        await self.raw.patch(Deployment, name, body, namespace=self.namespace, patch_type=PatchType.MERGE)
 
 
 @pytest.fixture(params=["memory", "apiserver", "real"])

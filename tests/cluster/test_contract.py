@@ -148,3 +148,76 @@ async def test_a_lease_has_one_holder_at_a_time(backend: Any) -> None:
     assert await backend.cluster.acquire_lease(namespace, "kubecap-leader", "replica-b", 60) is False
     await backend.cluster.release_lease(namespace, "kubecap-leader", "replica-a")
     assert await backend.cluster.acquire_lease(namespace, "kubecap-leader", "replica-b", 60) is True
+
+
+# --- what the webhook needs (issue 4) ---------------------------------------------------------
+
+
+async def test_workload_annotations_are_the_workloads_own(backend: Any) -> None:
+    await backend.add_workload("web", replicas=0)
+    await backend.annotate_workload("web", {"kubecap.io/temporary-replicas": "3@2030-01-01T00:00:00Z"})
+    annotations = await backend.cluster.workload_annotations(ref(backend, "web"))
+    assert annotations["kubecap.io/temporary-replicas"] == "3@2030-01-01T00:00:00Z"
+    with pytest.raises(WorkloadNotFound):
+        await backend.cluster.workload_annotations(ref(backend, "nothing"))
+
+
+async def test_a_secret_is_created_replaced_read_and_deleted(backend: Any) -> None:
+    namespace, name = backend.namespace, "kubecap-contract-secret"
+    assert await backend.cluster.get_secret(namespace, name) is None
+    await backend.cluster.put_secret(
+        namespace, name, {"tls.crt": b"one", "tls.key": b"\x00\xffkey"}, kind="kubernetes.io/tls"
+    )
+    assert await backend.cluster.get_secret(namespace, name) == {"tls.crt": b"one", "tls.key": b"\x00\xffkey"}
+    await backend.cluster.put_secret(
+        namespace, name, {"tls.crt": b"two", "tls.key": b"k2"}, kind="kubernetes.io/tls", labels={"a": "b"}
+    )
+    assert await backend.cluster.get_secret(namespace, name) == {"tls.crt": b"two", "tls.key": b"k2"}
+    assert await backend.cluster.delete_secret(namespace, name) is True
+    assert await backend.cluster.delete_secret(namespace, name) is False
+    assert await backend.cluster.get_secret(namespace, name) is None
+
+
+def _webhook_configuration(name: str, url: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "kubecap"}},
+        "webhooks": [
+            {
+                "name": "contract.kubecap.io",
+                "clientConfig": {"url": url},
+                "rules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["deployments"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "failurePolicy": "Ignore",
+                "sideEffects": "None",
+                "timeoutSeconds": 3,
+                "admissionReviewVersions": ["v1"],
+                # Matches nothing on a real cluster: the contract must never intercept its requests.
+                "objectSelector": {"matchLabels": {"kubecap.io/contract-test": "never"}},
+            }
+        ],
+    }
+
+
+async def test_a_mutating_webhook_configuration_is_created_replaced_and_deleted(backend: Any) -> None:
+    name = f"kubecap-contract-{backend.namespace}"
+    try:
+        assert await backend.cluster.get_mutating_webhook(name) is None
+        await backend.cluster.put_mutating_webhook(_webhook_configuration(name, "https://127.0.0.1:1/a"))
+        await backend.cluster.put_mutating_webhook(_webhook_configuration(name, "https://127.0.0.1:1/b"))
+        found = await backend.cluster.get_mutating_webhook(name)
+        assert found is not None
+        assert found["metadata"]["name"] == name
+        assert [w["clientConfig"]["url"] for w in found["webhooks"]] == ["https://127.0.0.1:1/b"]
+        assert found["webhooks"][0]["timeoutSeconds"] == 3
+    finally:
+        deleted = await backend.cluster.delete_mutating_webhook(name)
+    assert deleted is True
+    assert await backend.cluster.delete_mutating_webhook(name) is False
+    assert await backend.cluster.get_mutating_webhook(name) is None

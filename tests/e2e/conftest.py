@@ -1,7 +1,9 @@
 """A real Prometheus holding simulated clusters, for the contract and end-to-end tests.
 
 The store holds three clusters told apart by a `cluster` label, as a central store would:
-- "contract": the scenario below (Europe/Berlin, across the 2026-10-25 DST change);
+- "contract": the scenario below (Europe/Berlin, across the 2026-10-25 DST change), on three
+  node pools: node-exporter names "apps" nodes by IP and port and "db" nodes by name, does
+  not run on "spare", where only the DaemonSet runs (an idle pool);
 - "twin": the same namespaces and workload names with other usage, so any selector that
   forgot the cluster label would mix the two;
 - "no-ksm": only cAdvisor series, as when kube-state-metrics is not scraped.
@@ -25,6 +27,10 @@ end: 2026-10-27T00:00
 days: 3
 seed: 7
 peak_windows: ["10:00-11:30", "23:00-01:00"]
+node_pools:
+  - {name: apps, count: 2, cpu: "4", memory: 16Gi}
+  - {name: db, count: 1, cpu: 3920m, memory: 8Gi, node_exporter: name}
+  - {name: spare, count: 1, cpu: "2", memory: 4Gi, node_exporter: none}
 namespaces:
   shop:
     - kind: Deployment
@@ -45,6 +51,7 @@ namespaces:
     - kind: StatefulSet
       name: db
       replicas: 2
+      pool: db
       hpa: {min: 2, max: 3, memory: 80, other: queue_depth}
       containers:
         - name: postgres
@@ -55,7 +62,7 @@ namespaces:
   ops:
     - kind: DaemonSet
       name: agent
-      replicas: 2
+      replicas: 4
       containers:
         - name: agent
           requests: {cpu: 10m, memory: 32Mi}

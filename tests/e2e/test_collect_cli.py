@@ -54,12 +54,25 @@ def stored(db: Path) -> tuple[int, int]:
     return int(rows), int(complete)
 
 
+def stored_nodes(db: Path) -> tuple[int, int]:
+    """Node rows, and complete whole-day windows (each carries the 4 nodes of the contract cluster)."""
+    with sqlite3.connect(db) as conn:
+        nodes = conn.execute("select count(*) from node_usage_daily").fetchone()[0]
+        days = conn.execute(
+            "select count(*) from collection_runs where status = 'complete' and window = 'day'"
+        ).fetchone()[0]
+    return int(nodes), int(days)
+
+
 def test_collect_is_idempotent_and_reports(tmp_path: Path, simulated_prometheus: SimulatedPrometheus) -> None:
     config = config_file(tmp_path, simulated_prometheus)
     first = kubecap(*COLLECT, "--config", str(config))
     assert first.returncode == 0, first.stderr
-    assert "contract: 9 collected; 36 rows from 81 queries" in first.stderr
+    # 9 queries per window, and one more per whole day for the nodes.
+    assert "contract: 9 collected; 36 rows from 84 queries" in first.stderr
+    assert "no node-exporter data for node(s) spare-0" in first.stderr
     assert stored(tmp_path / "kubecap.db") == (36, 9)
+    assert stored_nodes(tmp_path / "kubecap.db") == (12, 3)
 
     again = kubecap(*COLLECT, "--config", str(config))
     assert "9 already complete; 0 rows from 0 queries" in again.stderr
@@ -123,7 +136,10 @@ def test_a_killed_run_resumes_to_the_same_store(
     proc.wait()
     rows, complete = stored(db)
     assert rows == 4 * complete  # never a half-written window
+    nodes, days = stored_nodes(db)
+    assert nodes == 4 * days  # a day's node rows commit with it
     resumed = kubecap(*COLLECT, "--config", str(config))
     assert resumed.returncode == 0, resumed.stderr
     assert f"{complete} already complete" in resumed.stderr or complete == 9
     assert stored(db) == (36, 9)
+    assert stored_nodes(db) == (12, 3)

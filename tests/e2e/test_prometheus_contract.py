@@ -9,14 +9,17 @@ of OpenMetrics values, printed with 9+ significant digits) plus an absolute 1e-9
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import date
 
 import pytest
 
 from kubecap.domain.hpa import HpaMetric
+from kubecap.domain.node import NodeUsage
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow, windows_of_day
 from kubecap.errors import MissingSeriesError
+from kubecap.metrics.nodes import NO_NODE_INFO
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.metrics.prometheus_source import PrometheusUsageSource
 from kubecap.metrics.simulated import SimulatedSource
@@ -80,7 +83,12 @@ async def test_hpas_match_the_simulated_ones(simulated_prometheus: SimulatedProm
     expected = await simulated.hpas(window)
     assert seen == expected
     web, db = sorted(seen, key=lambda h: h.name, reverse=True)
-    assert (web.workload.name, web.min_replicas, web.max_replicas, web.target_cpu_utilization) == ("web", 2, 6, 0.7)
+    assert (web.workload.name, web.min_replicas, web.max_replicas, web.target_cpu_utilization) == (
+        "web",
+        2,
+        6,
+        0.7,
+    )
     assert web.scales_on(HpaMetric.CPU) and not web.scales_on(HpaMetric.MEMORY)
     assert db.workload.kind.value == "StatefulSet" and db.target_memory_utilization == 0.8
     assert db.metrics == {HpaMetric.MEMORY, HpaMetric.OTHER}
@@ -143,3 +151,58 @@ async def test_a_window_without_data_is_empty(simulated_prometheus: SimulatedPro
         usage = await source(client, "contract").window_usage(window)
     assert usage.profiles == []
     assert usage.warnings == ["no series in this window"]
+
+
+def node_differences(expected: NodeUsage, actual: NodeUsage) -> list[str]:
+    out = []
+    for field in fields(NodeUsage):
+        e, a = getattr(expected, field.name), getattr(actual, field.name)
+        if isinstance(e, float) and isinstance(a, float):
+            if not math.isclose(e, a, rel_tol=REL, abs_tol=ABS):
+                out.append(f"{field.name}: simulated {e} vs prometheus {a}")
+        elif e != a:
+            out.append(f"{field.name}: simulated {e!r} vs prometheus {a!r}")
+    return out
+
+
+async def test_prometheus_node_figures_match_the_simulated_ones(
+    simulated_prometheus: SimulatedPrometheus,
+) -> None:
+    simulated = SimulatedSource(simulated_prometheus.contract)
+    days = [w for w in contract_windows(simulated_prometheus) if w.name == DAY]
+    problems = []
+    async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
+        prometheus = source(client, "contract")
+        for window in days:
+            expected, expected_warnings = simulated.nodes(window)
+            actual = await prometheus.node_usage(window)
+            assert actual.queries == 1  # one query per day for every node of the cluster
+            assert actual.warnings == expected_warnings
+            assert (
+                [n.node for n in actual.nodes]
+                == [n.node for n in expected]
+                == ["apps-0", "apps-1", "db-0", "spare-0"]
+            )
+            for e, a in zip(expected, actual.nodes, strict=True):
+                problems += [f"{window.day} {e.node}: {d}" for d in node_differences(e, a)]
+    assert not problems, "\n".join(problems[:40])
+    # The shape of the contract cluster, so that the comparison above cannot pass on empty figures.
+    by_node = {n.node: n for n in actual.nodes}
+    assert [n.pool for n in actual.nodes] == ["apps", "apps", "db", "spare"]
+    assert [n.daemonset_only for n in actual.nodes] == [False, False, False, True]
+    assert all(n.cpu_p99 and n.mem_p99 for n in actual.nodes[:3])  # by ip:port and by node name
+    assert by_node["spare-0"].cpu_p99 is None and by_node["spare-0"].cpu_requests == 0.01  # the agent's
+    assert by_node["db-0"].cpu_allocatable == 3.92 and by_node["db-0"].cpu_requests >= 2.0  # both db pods
+    assert actual.warnings == [
+        "no node-exporter data for node(s) spare-0: their CPU and memory usage is unknown; is node-exporter"
+        " scraped there, with an instance label naming the node or its internal IP?"
+    ]
+
+
+async def test_node_figures_without_kube_state_metrics_are_empty_and_say_why(
+    simulated_prometheus: SimulatedPrometheus,
+) -> None:
+    window = next(w for w in contract_windows(simulated_prometheus) if w.name == DAY)
+    async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
+        usage = await source(client, "no-ksm").node_usage(window)
+    assert usage.nodes == [] and usage.warnings == [NO_NODE_INFO]

@@ -13,7 +13,7 @@ from kubecap.domain.window import DailyWindow, PeakWindow
 from kubecap.errors import PrometheusUnreachable
 from kubecap.metrics.collector import Outcome, collect, plan_windows
 from kubecap.metrics.simulated import SimulatedSource, scenario_from_yaml
-from kubecap.ports import WindowUsage
+from kubecap.ports import NodeWindowUsage, WindowUsage
 from kubecap.store import Store
 
 SCENARIO = """
@@ -51,6 +51,9 @@ class FailingAfter:
         self._good -= 1
         return await self._source.window_usage(window)
 
+    async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
+        return await self._source.node_usage(window)
+
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         return await self._source.hpas(window)
 
@@ -73,7 +76,10 @@ def windows() -> list[DailyWindow]:
 
 def test_plan_is_oldest_first_and_ends_today() -> None:
     planned = windows()
-    assert [(w.day, w.name) for w in planned][:2] == [(date(2026, 11, 18), "10:00-11:30"), (date(2026, 11, 18), "day")]
+    assert [(w.day, w.name) for w in planned][:2] == [
+        (date(2026, 11, 18), "10:00-11:30"),
+        (date(2026, 11, 18), "day"),
+    ]
     assert planned[-1].day == date(2026, 11, 20)
     until = plan_windows(2, [], source().scenario.tz, SHANGHAI_NOON_20TH, until=date(2026, 11, 1))
     assert [w.day for w in until] == [date(2026, 10, 31), date(2026, 11, 1)]

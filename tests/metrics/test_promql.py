@@ -36,6 +36,7 @@ def all_queries(cat: Catalogue) -> dict[str, str]:
         "restarts": cat.restarts(SHAPE),
         "container_series_by_namespace": cat.container_series_by_namespace(SHAPE),
         "present_series": cat.present_series(SHAPE, [*REQUIRED_SERIES, *OPTIONAL_SERIES]),
+        "nodes": cat.nodes(SHAPE),
     }
 
 
@@ -51,8 +52,8 @@ def test_window_points_drop_the_start() -> None:
 def test_scope_is_on_every_selector() -> None:
     scope = Scope.for_cluster({"cluster": 'prod "eu"'}).with_namespaces(["shop", "pay"])
     for name, query in all_queries(Catalogue(scope)).items():
-        selectors = re.findall(r"\b(?:kube|container)_[a-z_]+\{([^}]*)\}", query)
-        bare = re.findall(r"(?<![\w\"])(?:kube|container)_[a-z_]+(?![a-z_{\"])", query)
+        selectors = re.findall(r"\b(?:kube|container|node)_[a-zA-Z_]+\{([^}]*)\}", query)
+        bare = re.findall(r"(?<![\w\"])(?:kube|container|node)_[a-zA-Z_]+(?![a-zA-Z_{\"])", query)
         assert selectors, name
         assert not bare, (name, bare)
         for matchers in selectors:

@@ -138,3 +138,14 @@ def test_an_empty_store_says_to_collect_first(tmp_path: Path) -> None:
     done = kubecap("recommend", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
     assert done.returncode == 2
     assert "the store holds no usage yet: run `kubecap collect` first" in done.stderr
+
+
+def test_idle_nodes_finds_the_demo_batch_pool(demo_config: Path) -> None:
+    done = kubecap("idle-nodes", "--config", str(demo_config), "-f", "json")
+    assert done.returncode == 0, done.stderr
+    nodes = json.loads(done.stdout)
+    # The demo's "batch" pool is left over from an old batch system: only DaemonSets run there.
+    assert [(n["node"], n["pool"], n["reason"]) for n in nodes] == [("batch-0", "batch", "daemonset-only")]
+    assert nodes[0]["monthly_usd"] > 0 and "only DaemonSet pods ran on batch-0" in nodes[0]["explanation"]
+    bad = kubecap("idle-nodes", "--config", str(demo_config), "--cpu-usage-percent", "120")
+    assert bad.returncode == 2 and "--cpu-usage-percent 120 is out of range: use at most 100" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from kubecap.recommend.distribution import (
@@ -15,7 +16,7 @@ from kubecap.recommend.distribution import (
 )
 
 
-def knots(*days: list[float]) -> np.ndarray:  # type: ignore[type-arg]
+def knots(*days: list[float]) -> npt.NDArray[np.float64]:
     return np.array([list(days)], dtype=float)
 
 

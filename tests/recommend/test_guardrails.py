@@ -39,7 +39,7 @@ def context(hpa_cpu: bool = False, hpa_memory: bool = False, **engine: bool) -> 
 
 
 def test_the_declared_order() -> None:
-    assert GUARDRAILS == (hold_hpa_resources, request_within_limit, whole_units)
+    assert (hold_hpa_resources, request_within_limit, whole_units) == GUARDRAILS
 
 
 def test_hpa_resources_keep_their_request_and_limit_unless_allowed() -> None:

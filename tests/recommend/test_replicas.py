@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from kubecap.domain.hpa import HpaInfo, HpaMetric
-from kubecap.domain.workload import WorkloadKind
+from kubecap.domain.recommendation import ReplicaAdvice
+from kubecap.domain.usage import UsageProfile
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.recommend.engine import current_resources
 from kubecap.recommend.replicas import replica_advice
 from kubecap.recommend.settings import EngineSettings
@@ -13,7 +17,7 @@ from kubecap.recommend.settings import EngineSettings
 from .builders import days_of, flat, history, ref
 
 
-def two_container_workload(replicas_min: float = 4.0) -> list:  # type: ignore[type-arg]
+def two_container_workload(replicas_min: float = 4.0) -> list[UsageProfile]:
     app = [
         {**flat(0.3), "cpu_p50": 0.1, "cpu_request": 0.5, "replicas_avg": 4.0, "replicas_min": replicas_min}
     ]
@@ -23,10 +27,10 @@ def two_container_workload(replicas_min: float = 4.0) -> list:  # type: ignore[t
     return days_of(ref(), "app", app * 3) + days_of(ref(), "proxy", proxy * 3)
 
 
-def advise(rows: list, **settings: object):  # type: ignore[no-untyped-def,type-arg]
+def advise(rows: list[UsageProfile], **settings: Any) -> dict[WorkloadRef, ReplicaAdvice]:
     h = history(rows)
     current = current_resources(h)
-    return replica_advice(h, current.cpu_request, current.cpu_request, {}, EngineSettings(**settings))  # type: ignore[arg-type]
+    return replica_advice(h, current.cpu_request, current.cpu_request, {}, EngineSettings(**settings))
 
 
 def test_replicas_are_peak_total_over_request_times_target() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kubecap.recommend.history import DailyHistory
 from kubecap.recommend.settings import EngineSettings
 from kubecap.recommend.strategies.registry import default_registry
 from kubecap.simulate.replay import replay, sample_evaluator
+from tests.recommend.builders import GIB, MIB, days_of, flat, history, memory, ref
 
-from ..recommend.builders import GIB, MIB, days_of, flat, history, memory, ref
 
-
-def four_days():  # type: ignore[no-untyped-def]
+def four_days() -> DailyHistory:
     days = [
         {**flat(0.2), **memory(100 * MIB)},
         {**flat(0.2), **memory(100 * MIB)},

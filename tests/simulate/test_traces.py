@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kubecap.recommend.distribution import CPU_LEVELS, Mixture, cpu_knots
 from kubecap.recommend.settings import EngineSettings
 from kubecap.recommend.strategies.registry import default_registry
 from kubecap.simulate.replay import Summary, replay, sample_evaluator
@@ -49,6 +50,26 @@ def test_the_peak_window_is_the_busiest_time_of_day() -> None:
     # nab_ec2_24ae8d is flat but for a nightly cron 03:05-03:40 UTC: the busiest 90 minutes hold it.
     start = busiest_window(cron, 90)
     assert 2 * 3600 <= start <= 3 * 3600 + 5 * 60
+
+
+@pytest.mark.parametrize(("q", "low", "high"), [(0.95, 0.0, 0.05), (0.99, 0.0, 0.03)])
+def test_percentiles_of_mixed_days_are_close_to_those_of_the_raw_points(
+    q: float, low: float, high: float
+) -> None:
+    data = traces()
+    h = data.history
+    errors = []
+    for end in range(14, h.days, 5):
+        days = h.span(end - 14, end)
+        estimate = Mixture.build(cpu_knots(days.whole), CPU_LEVELS, days.whole["samples"]).quantile(q)
+        for i in range(len(h)):
+            points = np.concatenate([data.cpu[i][d] for d in range(end - 14, end)])
+            if len(points) and not np.isnan(estimate[i]):
+                errors.append(estimate[i] / np.quantile(points, q) - 1)
+    assert len(errors) > 100
+    # On average a little above (the linear pieces lean high in a skewed tail), never far.
+    assert low < float(np.mean(errors)) < high
+    assert float(np.median(np.abs(errors))) < 0.03
 
 
 def test_every_strategy_gives_finite_values_on_every_trace() -> None:

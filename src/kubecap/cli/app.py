@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, ops, recommend, usage
+from kubecap.cli import admin, control, ops, recommend, usage, webhook
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -37,6 +37,7 @@ app.command("collect")(usage.collect_command)
 app.command("report")(usage.report_command)
 app.command("demo")(usage.demo_command)
 app.command("recommend")(recommend.recommend_command())
+app.command("idle-nodes")(recommend.idle_nodes_command())
 app.command("version")(admin.version_command)
 config_app.command("check")(admin.config_check_command)
 db_app.command("upgrade")(admin.db_upgrade_command)
@@ -51,6 +52,26 @@ tasks_app.command("resume")(ops.tasks_resume_command)
 tasks_app.command("history")(ops.tasks_history_command)
 tasks_app.command("run")(ops.tasks_run_command)
 notify_app.command("test")(ops.notify_test_command)
+control_app = typer.Typer(
+    help="The control table: init, approve, set, unset, show, history, policy.", no_args_is_help=True
+)
+webhook_app = typer.Typer(
+    help="The admission webhook: serve, install, uninstall, status, manifests.", no_args_is_help=True
+)
+app.add_typer(control_app, name="control")
+app.add_typer(webhook_app, name="webhook")
+control_app.command("init")(control.init_command)
+control_app.command("approve")(control.approve_command)
+control_app.command("set")(control.set_command)
+control_app.command("unset")(control.unset_command)
+control_app.command("show")(control.show_command)
+control_app.command("history")(control.history_command)
+control_app.command("policy")(control.policy_command)
+webhook_app.command("serve")(webhook.serve_command)
+webhook_app.command("install")(webhook.install_command)
+webhook_app.command("uninstall")(webhook.uninstall_command)
+webhook_app.command("status")(webhook.status_command)
+webhook_app.command("manifests")(webhook.manifests_command)
 
 
 def main() -> None:

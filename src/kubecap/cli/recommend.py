@@ -1,4 +1,4 @@
-"""``kubecap recommend``: requests, limits and replicas per container, from the store or straight from Prometheus.
+"""``kubecap recommend`` (requests, limits, replicas per container) and ``kubecap idle-nodes``.
 
 The strategy and engine settings are pydantic models (kubecap.recommend.settings and each
 strategy module); their fields become the command's flags here, generated once, so a
@@ -16,7 +16,7 @@ import inspect
 import sys
 import tempfile
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,16 +31,23 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from kubecap import wiring
 from kubecap.cli.common import ClusterOption, ConfigOption, DatabaseOption, err, run
 from kubecap.cli.usage import collect_clusters, print_collection
-from kubecap.config import Settings, load_settings
+from kubecap.config import ClusterSettings, load_settings
+from kubecap.config import Settings as KubecapSettings
+from kubecap.domain.hpa import HpaInfo
+from kubecap.domain.quantity import format_cpu
 from kubecap.domain.recommendation import Recommendation, Status
-from kubecap.domain.workload import WorkloadKind
+from kubecap.domain.window import parse_timezone, windows_of_day
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError
-from kubecap.recommend.formatters import FORMATTERS, Options
-from kubecap.recommend.service import Job, Selection, recommend_from_store
-from kubecap.recommend.settings import EngineSettings, parse_settings
+from kubecap.recommend.formatters import FORMATTERS, NODE_FORMATTERS, Options
+from kubecap.recommend.idle_nodes import IdleNode, IdleNodeSettings
+from kubecap.recommend.service import Job, Selection, idle_nodes_from_store, recommend_from_store
+from kubecap.recommend.settings import EngineSettings, Settings, parse_settings
+from kubecap.recommend.steps import format_memory
 from kubecap.recommend.strategies.registry import Registry, default_registry
 
 STRATEGY_PANEL = "Strategy settings (default: the chosen strategy's own)"
+NODE_PANEL = "Thresholds and prices"
 ENGINE_PANEL = "Guardrails, replicas and prices"
 
 
@@ -95,12 +102,8 @@ def _default_text(value: Any, info: FieldInfo) -> str:
     if value is None:
         return "none"
     if extra.get("quantity") == "cpu":
-        from kubecap.domain.quantity import format_cpu
-
         return format_cpu(float(value))
     if extra.get("quantity") == "memory":
-        from kubecap.recommend.steps import format_memory
-
         return format_memory(float(value))
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -128,21 +131,28 @@ def generated_flags(registry: Registry) -> list[GeneratedFlag]:
             name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
         )
         flags.append(GeneratedFlag(name, tuple(owner for owner, _, _ in owners), parameter))
-    engine_defaults = EngineSettings()
-    for name, info in EngineSettings.model_fields.items():
-        if name in by_field:
-            raise TypeError(f"setting {name!r} belongs to both the engine and a strategy")
+    for flag in model_flags(EngineSettings, "engine", ENGINE_PANEL):
+        if flag.field in by_field:
+            raise TypeError(f"setting {flag.field!r} belongs to both the engine and a strategy")
+        flags.append(flag)
+    return flags
+
+
+def model_flags(model: type[Settings], owner: str, panel: str) -> list[GeneratedFlag]:
+    """One flag per field of ``model``: a bool is a plain flag (False unless given), the rest None unless given."""
+    defaults = model()
+    flags = []
+    for name, info in model.model_fields.items():
         kind = _option_type(info)
-        help_text = f"{_describe(info)} (default: {_default_text(getattr(engine_defaults, name), info)})"
-        option = typer.Option(_flag(name), help=help_text, show_default=False, rich_help_panel=ENGINE_PANEL)
-        # A bool setting is a plain flag (False unless given); the others are None unless given.
+        help_text = f"{_describe(info)} (default: {_default_text(getattr(defaults, name), info)})"
+        option = typer.Option(_flag(name), help=help_text, show_default=False, rich_help_panel=panel)
         parameter = inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,
             default=False if kind is bool else None,
             annotation=Annotated[bool, option] if kind is bool else Annotated[kind | None, option],
         )
-        flags.append(GeneratedFlag(name, ("engine",), parameter))
+        flags.append(GeneratedFlag(name, (owner,), parameter))
     return flags
 
 
@@ -202,7 +212,7 @@ def _parse_day(text: str | None) -> date | None:
 
 
 async def _from_store(
-    settings: Settings,
+    settings: KubecapSettings,
     job: Job,
     engine: EngineSettings,
     selection: Selection,
@@ -210,6 +220,7 @@ async def _from_store(
     until: date | None,
     window: str | None,
     save: bool,
+    hpas: Mapping[WorkloadRef, HpaInfo] | None = None,
 ) -> list[Recommendation]:
     with _progress() as progress:
         async with wiring.store(settings) as store:
@@ -222,8 +233,26 @@ async def _from_store(
                 last_day=until,
                 peak_window=window,
                 save=save,
+                hpas=hpas,
                 progress=progress,
             )
+
+
+async def _live_hpas(
+    settings: KubecapSettings, clusters: Sequence[ClusterSettings], until: date | None
+) -> dict[WorkloadRef, HpaInfo]:
+    """The HPAs of each cluster at the end of the last day collected (the store keeps none yet)."""
+    found: dict[WorkloadRef, HpaInfo] = {}
+    async with wiring.store(settings) as store:
+        for cluster in clusters:
+            span = await store.usage_span(cluster=cluster.name)
+            last = until or (span[1] if span else None)
+            if last is None:
+                continue
+            whole_day = windows_of_day(last, [], parse_timezone(cluster.timezone))[-1]
+            async with wiring.usage_source(cluster) as source:
+                found.update((hpa.workload, hpa) for hpa in await source.hpas(whole_day))
+    return found
 
 
 def _summary(recs: Sequence[Recommendation], saved: bool) -> str:
@@ -311,8 +340,11 @@ def recommend(
                 collect_clusters(settings, clusters, job.settings.days + 1, False, until=last_day)
             ):
                 print_collection(report)
+            hpas = run(_live_hpas(settings, clusters, last_day))
             recs = run(
-                _from_store(settings, job, engine, selection, until=last_day, window=window, save=False)
+                _from_store(
+                    settings, job, engine, selection, until=last_day, window=window, save=False, hpas=hpas
+                )
             )
             saved = False
     else:
@@ -337,4 +369,64 @@ def recommend_command() -> Callable[..., None]:
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = recommend.__doc__
     command.__name__ = "recommend"
+    return command
+
+
+class NodeFormat(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+    csv = "csv"
+
+
+def idle_nodes(
+    cluster: ClusterOption = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Last local day to look at, YYYY-MM-DD (default: the last one stored).", show_default=False
+        ),
+    ] = None,
+    output: Annotated[NodeFormat, typer.Option("--format", "-f", help="Output format.")] = NodeFormat.table,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    **generated: Any,
+) -> None:
+    """Nodes that only ran DaemonSets, or whose usage and requests stayed low, every day of the last week.
+
+    Reads the daily node figures of the store (kubecap collect gathers them from node-exporter
+    and kube-state-metrics). Exit codes: 0 done (also when no node is idle); 2 bad input or no
+    node figures in the store; 1 a bug.
+    """
+    flags = model_flags(IdleNodeSettings, "nodes", NODE_PANEL)
+    given = {f.field: generated[f.field] for f in flags if generated.get(f.field) not in (None, False)}
+    node_settings = parse_settings(
+        IdleNodeSettings, given, name_of=_flag, shown={k: _shown(v) for k, v in given.items()}
+    )
+    last_day = _parse_day(until)
+    settings = load_settings(config, database_url=database_url)
+
+    async def find() -> list[IdleNode]:
+        async with wiring.store(settings) as store:
+            return await idle_nodes_from_store(store, node_settings, cluster=cluster, last_day=last_day)
+
+    found = run(find())
+    NODE_FORMATTERS[output.value](found, sys.stdout)
+    total = sum(n.monthly_usd for n in found)
+    err.print(f"{len(found)} idle nodes, ${total:,.2f} a month", highlight=False)
+
+
+def idle_nodes_command() -> Callable[..., None]:
+    """``idle-nodes`` with the settings flags generated from IdleNodeSettings."""
+    base = inspect.signature(idle_nodes, eval_str=True)
+    fixed = [p for p in base.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params = fixed + [flag.parameter for flag in model_flags(IdleNodeSettings, "nodes", NODE_PANEL)]
+
+    def command(**values: Any) -> None:
+        idle_nodes(**values)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = idle_nodes.__doc__
+    command.__name__ = "idle_nodes"
     return command

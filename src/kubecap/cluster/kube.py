@@ -13,6 +13,7 @@ precondition, and a concurrent change (409) makes the read-change-write start ov
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,16 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient, KubeConfig, codecs
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node as KubeNode
+from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from kubecap.cluster.limiter import TokenBucket
@@ -530,6 +533,122 @@ class KubeCluster:
             )
         except ClusterConflict:
             return
+
+    # --- the webhook's Secrets and MutatingWebhookConfiguration (issue 4) ------------------
+
+    async def workload_annotations(self, ref: WorkloadRef) -> dict[str, str]:
+        resource = _KINDS[ref.kind]
+        obj = await self._request(
+            "get",
+            _PLURAL[ref.kind],
+            ref.namespace,
+            self._what(ref),
+            lambda: self._client.get(resource, ref.name, namespace=ref.namespace),
+        )
+        return dict(obj.metadata.annotations or {})
+
+    async def _get_or_none(self, verb_resource: str, namespace: str | None, what: str, call: Any) -> Any:
+        try:
+            return await self._request("get", verb_resource, namespace, what, call)
+        except WorkloadNotFound:
+            return None
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        obj = await self._get_or_none(
+            "secrets",
+            namespace,
+            f"secret {namespace}/{name}",
+            lambda: self._client.get(Secret, name, namespace=namespace),
+        )
+        if obj is None:
+            return None
+        return {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
+
+    async def put_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        *,
+        kind: str = "Opaque",
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        what = f"secret {namespace}/{name}"
+        encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+
+        async def attempt() -> None:
+            current = await self._get_or_none(
+                "secrets", namespace, what, lambda: self._client.get(Secret, name, namespace=namespace)
+            )
+            meta = ObjectMeta(name=name, namespace=namespace, labels=dict(labels or {}))
+            if current is None:
+                fresh = Secret(metadata=meta, type=kind, data=encoded)
+                await self._request("create", "secrets", namespace, what, lambda: self._client.create(fresh))
+                return
+            meta.resourceVersion = current.metadata.resourceVersion
+            replaced = Secret(metadata=meta, type=current.type or kind, data=encoded)
+            await self._request("update", "secrets", namespace, what, lambda: self._client.replace(replaced))
+
+        await self._with_conflict_retry(what, attempt)
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        try:
+            await self._request(
+                "delete",
+                "secrets",
+                namespace,
+                f"secret {namespace}/{name}",
+                lambda: self._client.delete(Secret, name, namespace=namespace),
+            )
+        except WorkloadNotFound:
+            return False
+        return True
+
+    async def get_mutating_webhook(self, name: str) -> dict[str, Any] | None:
+        obj = await self._get_or_none(
+            "mutatingwebhookconfigurations",
+            None,
+            f"MutatingWebhookConfiguration {name}",
+            lambda: self._client.get(MutatingWebhookConfiguration, name),
+        )
+        return None if obj is None else dict(obj.to_dict())
+
+    async def put_mutating_webhook(self, body: dict[str, Any]) -> None:
+        name = str(body["metadata"]["name"])
+        what = f"MutatingWebhookConfiguration {name}"
+        plural = "mutatingwebhookconfigurations"
+
+        async def attempt() -> None:
+            current = await self._get_or_none(
+                plural, None, what, lambda: self._client.get(MutatingWebhookConfiguration, name)
+            )
+            wanted: Any = codecs.from_dict(
+                {
+                    **body,
+                    "apiVersion": "admissionregistration.k8s.io/v1",
+                    "kind": "MutatingWebhookConfiguration",
+                }
+            )
+            if current is None:
+                await self._request("create", plural, None, what, lambda: self._client.create(wanted))
+                return
+            wanted.metadata.resourceVersion = current.metadata.resourceVersion
+            await self._request("update", plural, None, what, lambda: self._client.replace(wanted))
+
+        await self._with_conflict_retry(what, attempt)
+
+    async def delete_mutating_webhook(self, name: str) -> bool:
+        try:
+            await self._request(
+                "delete",
+                "mutatingwebhookconfigurations",
+                None,
+                f"MutatingWebhookConfiguration {name}",
+                lambda: self._client.delete(MutatingWebhookConfiguration, name),
+            )
+        except WorkloadNotFound:
+            return False
+        return True
 
 
 def _micro(at: datetime) -> str:

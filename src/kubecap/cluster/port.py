@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kubecap.domain.resources import ContainerResources
 from kubecap.domain.workload import WorkloadRef
@@ -174,6 +174,45 @@ class ClusterPort(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    # --- the webhook's needs (issue 4): its Secrets, its MutatingWebhookConfiguration, and the
+    # annotations of a workload whose scale subresource is under review ---------------------
+
+    async def workload_annotations(self, ref: WorkloadRef) -> dict[str, str]:
+        """The workload's own metadata annotations (not its pod template's), or WorkloadNotFound."""
+        ...
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The Secret's data, decoded; None when it does not exist."""
+        ...
+
+    async def put_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        *,
+        kind: str = "Opaque",
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """Create the Secret, or replace its data and labels (keys not in ``data`` are dropped)."""
+        ...
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """Delete the Secret; False when it did not exist."""
+        ...
+
+    async def get_mutating_webhook(self, name: str) -> dict[str, Any] | None:
+        """The MutatingWebhookConfiguration as JSON; None when it does not exist."""
+        ...
+
+    async def put_mutating_webhook(self, body: dict[str, Any]) -> None:
+        """Create the MutatingWebhookConfiguration named in ``body``, or replace it whole."""
+        ...
+
+    async def delete_mutating_webhook(self, name: str) -> bool:
+        """Delete the MutatingWebhookConfiguration; False when it did not exist."""
+        ...
 
 
 def forbidden_message(cluster: str, verb: str, resource: str, namespace: str | None, detail: str = "") -> str:

@@ -20,7 +20,7 @@ to register them, or registered; patches are idempotent (see ``patch.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -148,8 +148,8 @@ def _plan(
         target = _target_replicas(spec, parent_annotations or {}, now, notes)
         if target is None:
             return Plan(notes=tuple(notes))
-        ops, changes = replicas_ops(obj, target)
-        return Plan(tuple(ops), tuple(changes), tuple(notes))
+        scale_ops, scale_changes = replicas_ops(obj, target)
+        return Plan(tuple(scale_ops), tuple(scale_changes), tuple(notes))
     old = review.old_object
     full = True
     if review.operation is Operation.UPDATE and old is not None:
@@ -228,7 +228,9 @@ def _unmanaged(review: Review, obj: ObjectView, policy: NamespacePolicy, warn: b
     try:
         spec = spec_from_object(ref, obj)
     except ControlError as exc:
-        return Decision(Outcome.UNMANAGED, warnings=_limit((f"kubecap could not register {ref.name}: {exc}",)))
+        return Decision(
+            Outcome.UNMANAGED, warnings=_limit((f"kubecap could not register {ref.name}: {exc}",))
+        )
     if warn or review.dry_run:
         why = "warn mode" if warn else "dry run"
         text = f"kubecap ({why}) would register {review.target} in its control table"

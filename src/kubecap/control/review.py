@@ -149,6 +149,8 @@ def _shown(value: Any) -> str:
 
 
 def _operation(value: Any) -> Operation:
+    if not isinstance(value, str):
+        value = None
     try:
         return Operation(value)
     except ValueError:
@@ -163,11 +165,18 @@ def _kind(request: dict[str, Any]) -> tuple[WorkloadKind, bool]:
         raise ReviewError("request.kind is missing")
     group, version, name = kind.get("group"), kind.get("version"), kind.get("kind")
     sub = request.get("subResource") or ""
+    if not isinstance(sub, str):
+        raise ReviewError("request.subResource is not a string")
     if sub == "scale":
         resource = request.get("resource")
         plural = resource.get("resource") if isinstance(resource, dict) else None
         group_of = resource.get("group") if isinstance(resource, dict) else None
-        if (group, version, name) != ("autoscaling", "v1", "Scale") or group_of != "apps" or plural not in _SCALED:
+        if (
+            (group, version, name) != ("autoscaling", "v1", "Scale")
+            or group_of != "apps"
+            or not isinstance(plural, str)
+            or plural not in _SCALED
+        ):
             raise ReviewError(
                 f"unexpected scale review of {_shown(plural)} as {_shown(group)}/{_shown(version)} "
                 f"{_shown(name)}: this webhook handles the autoscaling/v1 Scale of apps/v1 deployments "
@@ -176,7 +185,7 @@ def _kind(request: dict[str, Any]) -> tuple[WorkloadKind, bool]:
         return _SCALED[str(plural)], True
     if sub:
         raise ReviewError(f"unexpected subresource {_shown(sub)}: this webhook handles 'scale' only")
-    if group != "apps" or version != "v1" or name not in _KINDS:
+    if group != "apps" or version != "v1" or not isinstance(name, str) or name not in _KINDS:
         raise ReviewError(
             f"unexpected kind {_shown(group)}/{_shown(version)} {_shown(name)}: this webhook handles "
             "apps/v1 Deployment and StatefulSet"
@@ -224,9 +233,7 @@ def _view(raw: dict[str, Any], where: str, scale: bool) -> ObjectView:
                 has_resources="resources" in container,
             )
         )
-    return ObjectView(
-        replicas=replicas, annotations=annotations, template=template, containers=tuple(views)
-    )
+    return ObjectView(replicas=replicas, annotations=annotations, template=template, containers=tuple(views))
 
 
 def encode_response(

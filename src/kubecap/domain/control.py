@@ -33,7 +33,9 @@ ALL_NAMESPACES = "*"
 # A container name is a DNS label; a resource name is "cpu", "memory", "ephemeral-storage",
 # "hugepages-2Mi" or an extended resource "vendor.example/gpu".
 _CONTAINER = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_RESOURCE = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 
 
 class ControlError(ValueError):
@@ -316,7 +318,9 @@ def parse_temporary_replicas(text: str) -> TemporaryReplicas:
     try:
         until = datetime.fromisoformat(when.strip().replace("z", "Z"))
     except ValueError:
-        raise ControlError(f"annotation {TEMPORARY_REPLICAS}={text!r} has no valid expiry: {example}") from None
+        raise ControlError(
+            f"annotation {TEMPORARY_REPLICAS}={text!r} has no valid expiry: {example}"
+        ) from None
     if until.tzinfo is None:
         raise ControlError(
             f"annotation {TEMPORARY_REPLICAS}={text!r} has an expiry without a time zone: {example}"

@@ -3,7 +3,8 @@
 The collector owns the order of work and what counts as done; the source owns how figures
 are computed, the store how they are kept. A window is collected only after it has ended,
 and is written with its completion mark in one transaction, so an interrupted run is simply
-run again.
+run again. A whole-day window also carries the day's node figures, written in that same
+transaction: a day whose workload rows are complete has its node rows too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
-from kubecap.domain.window import DailyWindow, PeakWindow, local_day, windows_of_day
+from kubecap.domain.window import DAY, DailyWindow, PeakWindow, local_day, windows_of_day
 from kubecap.errors import KubecapError
 from kubecap.ports import UsageSource, UsageStore
 
@@ -33,6 +34,7 @@ class CollectionReport:
     cluster: str
     outcomes: dict[tuple[date, str], Outcome] = field(default_factory=dict)
     rows: int = 0
+    node_rows: int = 0
     queries: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -91,6 +93,11 @@ async def collect(
             continue
         try:
             usage = await source.window_usage(window)
+            if window.name == DAY and usage.profiles:
+                nodes = await source.node_usage(window)
+                usage.nodes = nodes.nodes
+                usage.queries += nodes.queries
+                usage.warnings += nodes.warnings
         except KubecapError as exc:
             await store.record_failure(cluster, window, str(exc))
             report.error = str(exc)
@@ -107,5 +114,6 @@ async def collect(
             continue
         await store.save_window(cluster, window, usage)
         report.rows += len(usage.profiles)
+        report.node_rows += len(usage.nodes)
         finish(window, Outcome.COLLECTED)
     return report

@@ -4,7 +4,8 @@ For each window this sends nine batched queries for the whole cluster (chunked b
 when the cluster is large), never one query per workload: which series exist, how many
 containers each namespace has, the pods' owners, then one query per metric family returning
 every pod container's figures. kubecap maps pods to workloads and pools their figures
-(domain/pooling.py), as docs/collection.md specifies.
+(domain/pooling.py), as docs/collection.md specifies. Node figures take one more query per
+whole day, whose node-exporter instances kubecap maps to nodes (metrics/nodes.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES, UsageProfile
 from kubecap.domain.window import DAY, DailyWindow
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import MissingSeriesError
+from kubecap.metrics.nodes import POOL_LABELS, node_days_from_samples, node_rows
 from kubecap.metrics.promql import OPTIONAL_SERIES, REQUIRED_SERIES, Catalogue, Scope, WindowShape
-from kubecap.ports import WindowUsage
+from kubecap.ports import NodeWindowUsage, WindowUsage
 
 PodKey = tuple[str, str, str]  # namespace, pod, container
 _KIND_OF_LABEL = {
@@ -53,7 +55,11 @@ class QueryClient(Protocol):
 
 
 class PrometheusUsageSource:
-    """A UsageSource over the Prometheus HTTP API."""
+    """A UsageSource over the Prometheus HTTP API.
+
+    ``pool_labels`` are the Kubernetes node labels that name a node's pool, tried in order
+    (kube-state-metrics exports only the labels its ``--metric-labels-allowlist`` allows).
+    """
 
     def __init__(
         self,
@@ -64,6 +70,7 @@ class PrometheusUsageSource:
         step_s: int = 60,
         day_step_s: int = 300,
         series_budget: int = 20_000,
+        pool_labels: Sequence[str] = POOL_LABELS,
     ) -> None:
         self._client = client
         self._cluster = cluster
@@ -71,6 +78,7 @@ class PrometheusUsageSource:
         self._step_s = step_s
         self._day_step_s = day_step_s
         self._budget = series_budget
+        self._pool_labels = tuple(pool_labels)
 
     @property
     def cluster(self) -> str:
@@ -87,6 +95,16 @@ class PrometheusUsageSource:
         parts = await asyncio.gather(*(self._chunk_rows(window, shape, Catalogue(scope)) for scope in chunks))
         profiles = [p for part in parts for p in part]
         return WindowUsage(profiles, self._client.queries_sent - sent_before, warnings)
+
+    async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
+        step = self._day_step_s if window.name == DAY else self._step_s
+        shape = WindowShape(range_ms=window.seconds * 1000, step_s=step)
+        sent_before = self._client.queries_sent
+        # The cluster scope only: node series have no namespace, so no namespace chunks.
+        samples = await self._client.instant(Catalogue(self._scope).nodes(shape), window.end)
+        days, warnings = node_days_from_samples(samples, self._pool_labels)
+        nodes, more = node_rows(self._cluster, window.day, days)
+        return NodeWindowUsage(nodes, self._client.queries_sent - sent_before, [*warnings, *more])
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)

@@ -38,6 +38,12 @@ OPTIONAL_SERIES = {
     "container_cpu_cfs_periods_total": "CPU throttling will be empty (no CPU limits, or cAdvisor without CFS stats)",
 }
 
+NODE_QUANTILE = 0.99
+IDLE_CPU_MODES = "idle|iowait|steal"
+"""node-exporter CPU modes that are not busy time (as kube-prometheus' node CPU utilisation)."""
+NODE_BOUND_KINDS = "DaemonSet|Node"
+"""kube_pod_info's created_by_kind of pods bound to their node: DaemonSets' and static (mirror) pods."""
+
 
 def escape(value: str) -> str:
     """A label value as a PromQL double-quoted string body."""
@@ -235,6 +241,52 @@ class Catalogue:
                 ),
             ]
         )
+
+    def nodes(self, shape: WindowShape) -> str:
+        """Per node (kube-state-metrics) and per node-exporter instance: the node figures of a window.
+
+        By ``instance``: the P99 of busy CPU cores (the rate of every mode but idle, iowait and
+        steal, summed over the CPUs) and of used memory (MemTotal − MemAvailable of the same
+        instance). By ``node``: its info (internal IP) and labels, allocatable CPU and memory,
+        the highest sums of pod requests, how many pods neither of a DaemonSet nor static ran there;
+        plus the number of request series placed on no node. Instances are mapped to nodes by
+        kubecap (metrics/nodes.py), never joined here. Use the cluster scope only: node series
+        carry no namespace.
+        """
+        s, sub = self.scope, shape.subquery
+        busy = s.selector("node_cpu_seconds_total", Matcher("mode", "!~", IDLE_CPU_MODES))
+        used = f"{s.selector('node_memory_MemTotal_bytes')} - {s.selector('node_memory_MemAvailable_bytes')}"
+        parts = [
+            self._figure(
+                f"quantile_over_time({NODE_QUANTILE}, (sum by (instance) (rate({busy}[{shape.rate}]))){sub})",
+                "cpu_p99",
+                "instance",
+            ),
+            self._figure(f"quantile_over_time({NODE_QUANTILE}, ({used}){sub})", "mem_p99", "instance"),
+            self._figure(f"max_over_time({s.selector('kube_node_info')}{sub})", "info", "node, internal_ip"),
+            f'label_replace(max_over_time({s.selector("kube_node_labels")}{sub}), "figure", "labels", "", "")',
+        ]
+        for resource, prefix in (("cpu", "cpu"), ("memory", "mem")):
+            allocatable = s.selector("kube_node_status_allocatable", eq("resource", resource))
+            parts.append(self._figure(f"max_over_time({allocatable}{sub})", f"{prefix}_allocatable", "node"))
+        for resource, prefix in (("cpu", "cpu"), ("memory", "mem")):
+            requests = s.selector(
+                "kube_pod_container_resource_requests", eq("resource", resource), Matcher("node", "!=", "")
+            )
+            parts.append(
+                self._figure(
+                    f"max_over_time((sum by (node) ({requests})){sub})", f"{prefix}_requests", "node"
+                )
+            )
+        others = s.selector(
+            "kube_pod_info", Matcher("created_by_kind", "!~", NODE_BOUND_KINDS), Matcher("node", "!=", "")
+        )
+        parts.append(self._figure(f"count by (node) (max_over_time({others}{sub}))", "other_pods", "node"))
+        unplaced = s.selector("kube_pod_container_resource_requests", eq("node", ""))
+        parts.append(
+            f'label_replace(count(max_over_time({unplaced}{sub})), "figure", "unplaced_requests", "", "")'
+        )
+        return self._union(parts)
 
     def container_series_by_namespace(self, shape: WindowShape) -> str:
         """How many container memory series each namespace had in the window (for chunking)."""

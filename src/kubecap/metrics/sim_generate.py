@@ -19,6 +19,8 @@ Model, per workload container and pod (all vectorised over pods and samples):
   pages. A sample above the memory limit is an OOM kill: the container restarted half a scrape
   interval earlier (restart counter +1, last terminated reason OOMKilled for the rest of the
   pod's life, CPU counter reset, memory back near its floor).
+- nodes (scenarios with ``node_pools``, see sim_nodes): each pod runs on one node, whose
+  node-exporter counters follow the pods on it.
 - rollouts: a Deployment's new ReplicaSet starts its pods 30 s apart and each old pod ends 45 s
   after its successor started; a StatefulSet deletes its pods from the highest ordinal down,
   60 s apart, and recreates each (same name) 30 s later; a DaemonSet replaces its pods one
@@ -36,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kubecap.domain.workload import WorkloadKind
+from kubecap.metrics.sim_nodes import NodeLoad, NodeSeries, Placement, SimNode, plan_nodes
 from kubecap.metrics.sim_scenario import Container, Hpa, Scenario, Usage, Workload
 from kubecap.metrics.sim_traces import load_trace
 
@@ -89,6 +92,9 @@ class SimData:
     cpu limit, memory request, memory limit; NaN when unset) and ``row`` (index into ``rows``:
     the (workload, container name) pair a profile row is about). Values are meaningful only
     where ``pod_present[container_pod[c]]`` is true.
+
+    Nodes (empty without ``node_pools``): ``pod_node`` is the node of each pod (-1 for none)
+    and ``node_series`` holds node-exporter's counters per node.
     """
 
     cluster: str
@@ -109,6 +115,9 @@ class SimData:
     cfs_throttled: I64
     resources: F64
     ready: npt.NDArray[np.int32]
+    nodes: tuple[SimNode, ...]
+    pod_node: I64
+    node_series: NodeSeries
 
     @property
     def container_present(self) -> Mask:
@@ -230,6 +239,8 @@ class _ContainerArrays:
     restarts: npt.NDArray[np.int32]
     periods: I64 | None
     throttled: I64 | None
+    increments: I64
+    """CPU microseconds since the previous sample (since the start at a container's first)."""
 
 
 def _simulate_container(
@@ -297,7 +308,7 @@ def _simulate_container(
         new_periods[:, 1:] -= np.where(segment_start[:, 1:] | ~present[:, 1:], 0, periods[:, :-1])
         share = np.clip((cpu_demand / cpu_limit - THROTTLE_FROM) / (THROTTLE_FULL - THROTTLE_FROM), 0.0, 1.0)
         throttled = _segmented_cumsum(np.rint(new_periods * share).astype(np.int64), segment_start)
-    return _ContainerArrays(cpu_us, pages.astype(np.int32), restarts, periods, throttled)
+    return _ContainerArrays(cpu_us, pages.astype(np.int32), restarts, periods, throttled, increments)
 
 
 def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
@@ -309,6 +320,9 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
     times = np.arange(first, math.floor(end) + 1, interval, dtype=np.int64)
     clock = _Clock(scenario, times, start_dt)
     tz = scenario.tz
+    nodes = plan_nodes(scenario.node_pools)
+    placement = Placement(scenario, nodes)
+    load = NodeLoad(len(nodes), len(times)) if nodes else None
 
     workloads: list[SimWorkload] = []
     pods: list[SimPod] = []
@@ -325,6 +339,7 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
     throttled: list[I64] = []
     resources: list[F64] = []
     ready: list[npt.NDArray[np.int32]] = []
+    pod_node: list[I64] = []
     n_cfs = 0
 
     for w, (namespace, workload) in enumerate(scenario.workloads()):
@@ -355,6 +370,8 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
                 life_end[p, lo:hi] = hi - 1
         first_pod = len(pods) - n_pods
         presents.append(present)
+        nodes_of_pods = placement.place(workload, n_pods)
+        pod_node.append(nodes_of_pods)
         ready.append(present.sum(axis=0, dtype=np.int32))
 
         rng = np.random.default_rng([scenario.seed, zlib.crc32(f"{namespace}/{workload.name}".encode())])
@@ -365,6 +382,8 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
             arrays = _simulate_container(
                 container, times, interval, present, born, life_end, factor, clock, rng
             )
+            if load is not None:
+                load.add(nodes_of_pods, present, arrays.increments, arrays.memory_pages)
             container_pod.append(np.arange(first_pod, first_pod + n_pods, dtype=np.int64))
             container_row.append(np.full(n_pods, row, dtype=np.int64))
             cpu_us.append(arrays.cpu_us)
@@ -405,4 +424,11 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
         cfs_throttled=np.concatenate(throttled) if throttled else np.zeros((0, n_s), dtype=np.int64),
         resources=np.concatenate(resources),
         ready=np.stack(ready),
+        nodes=nodes,
+        pod_node=np.concatenate(pod_node),
+        node_series=(
+            load.series(nodes, scenario.node_pools, scenario.seed, interval)
+            if load is not None
+            else NodeSeries.empty(n_s)
+        ),
     )

@@ -7,8 +7,11 @@ writes, so one big file costs time quadratic in its length; we therefore write o
 contiguous, ``# EOF``), to be backfilled one by one.
 
 The series and labels are those of docs/collection.md: cAdvisor's with ``job="kubelet"``,
-kube-state-metrics' with ``job="kube-state-metrics"``, plus ``extra_labels`` on every series
-(the cluster label of a central store). Values are written exactly as the simulated source
+kube-state-metrics' with ``job="kube-state-metrics"``, and for scenarios with node pools the
+node series (kube_node_info, kube_node_labels with the pool in ``kubecap.io/pool``,
+allocatable, kube_pod_info, a ``node`` label on requests and limits as kube-state-metrics v2
+has it) and node-exporter's with ``job="node-exporter"``; plus ``extra_labels`` on every
+series (the cluster label of a central store). Values are written exactly as the simulated source
 reads them (CPU seconds with 6 decimals from integer microseconds, whole bytes, integer
 counts, requests and limits with Python's round-trip repr), so Prometheus sees the very
 same numbers.
@@ -37,7 +40,9 @@ import numpy.typing as npt
 
 from kubecap.domain.workload import WorkloadKind
 from kubecap.errors import ConfigError
+from kubecap.metrics.nodes import POOL_LABELS, ksm_label
 from kubecap.metrics.sim_generate import PAGE, SimData, SimWorkload
+from kubecap.metrics.sim_nodes import BUSY_MODES, per_cpu
 
 BLOCK = 7200
 LOOKBACK = 300
@@ -58,6 +63,14 @@ _RESERVED = {
     "deployment",
     "statefulset",
     "daemonset",
+    "node",
+    "internal_ip",
+    "instance",
+    "cpu",
+    "mode",
+    "created_by_kind",
+    "created_by_name",
+    ksm_label(POOL_LABELS[0]),
     "__name__",
 }
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
@@ -279,6 +292,9 @@ def _families(data: SimData, extra: list[tuple[str, str]]) -> list[_Family]:
             )
         )
 
+    # kube-state-metrics v2 names the node of a pod's requests and limits.
+    container_node = data.pod_node[data.container_pod]
+    placed = [[("node", data.nodes[int(n)].name)] if n >= 0 else [] for n in container_node.tolist()]
     for metric, offset in (
         ("kube_pod_container_resource_requests", 0),
         ("kube_pod_container_resource_limits", 1),
@@ -288,7 +304,9 @@ def _families(data: SimData, extra: list[tuple[str, str]]) -> list[_Family]:
         texts: list[str] = []
         for resource, unit, column in (("cpu", "core", offset), ("memory", "byte", offset + 2)):
             for found in np.flatnonzero(~np.isnan(data.resources[:, column])):
-                label_sets.append([*cont[int(found)], ("resource", resource), ("unit", unit)])
+                label_sets.append(
+                    [*cont[int(found)], *placed[int(found)], ("resource", resource), ("unit", unit)]
+                )
                 rows.append(int(found))
                 texts.append(repr(float(data.resources[int(found), column])))
         if rows:
@@ -350,6 +368,108 @@ def _families(data: SimData, extra: list[tuple[str, str]]) -> list[_Family]:
                 )
             )
     families.extend(_hpa_families(data, ksm))
+    if data.nodes:
+        families.extend(_node_families(data, ksm, [("job", "node-exporter"), *extra]))
+    return families
+
+
+def _node_families(
+    data: SimData, ksm: list[tuple[str, str]], exporter: list[tuple[str, str]]
+) -> list[_Family]:
+    """kube-state-metrics' node and pod-info series and node-exporter's CPU and memory series."""
+    always = np.ones((len(data.nodes), len(data.times)), dtype=bool)
+
+    def constant(metric: str, rows: list[tuple[list[tuple[str, str]], str]], present: Mask) -> _Family:
+        hs = [f"{metric}{{{_labels([*ls, *ksm])}}} {value}".encode() for ls, value in rows]
+        return _Family(metric, metric, "gauge", hs, present, None, thinned=True)
+
+    families = [
+        constant(
+            "kube_node_info",
+            [([("node", n.name), ("internal_ip", n.internal_ip)], "1") for n in data.nodes],
+            always,
+        ),
+        constant(
+            "kube_node_labels",
+            [([("node", n.name), (ksm_label(POOL_LABELS[0]), n.pool)], "1") for n in data.nodes],
+            always,
+        ),
+        constant(
+            "kube_node_status_allocatable",
+            [
+                ([("node", n.name), ("resource", resource), ("unit", unit)], repr(float(value)))
+                for n in data.nodes
+                for resource, unit, value in (("cpu", "core", n.cpu), ("memory", "byte", n.memory))
+            ],
+            np.repeat(always, 2, axis=0),
+        ),
+        constant(
+            "kube_pod_info",
+            [
+                (
+                    [
+                        ("namespace", pod.namespace),
+                        ("pod", pod.name),
+                        ("node", data.nodes[int(node)].name if node >= 0 else ""),
+                        ("created_by_kind", pod.owner_kind),
+                        ("created_by_name", pod.owner_name),
+                    ],
+                    "1",
+                )
+                for pod, node in zip(data.pods, data.pod_node.tolist(), strict=True)
+            ],
+            data.pod_present,
+        ),
+    ]
+    scraped = [(n, node) for n, node in enumerate(data.nodes) if node.instance is not None]
+    if not scraped:
+        return families
+    series = data.node_series
+    heads: list[bytes] = []
+    counters: list[I64] = []
+    for n, node in scraped:
+        for mode, counter in (
+            *zip(BUSY_MODES, (series.user_us, series.system_us), strict=True),
+            ("idle", series.idle_us),
+        ):
+            heads += [
+                f"node_cpu_seconds_total{{{_labels([('instance', node.instance or ''), ('cpu', str(c)), ('mode', mode), *exporter])}}} ".encode()
+                for c in range(node.cpus)
+            ]
+            counters.append(per_cpu(counter[n : n + 1], node.cpus))
+    values = np.concatenate(counters)
+    instances = [[("instance", node.instance or "")] for _, node in scraped]
+    rows = [n for n, _ in scraped]
+    families += [
+        _Family(
+            "node_cpu_seconds_total",
+            "node_cpu_seconds",
+            "counter",
+            heads,
+            np.ones(values.shape, dtype=bool),
+            values,
+            decimals=6,
+        ),
+        _Family(
+            "node_memory_MemTotal_bytes",
+            "node_memory_MemTotal_bytes",
+            "gauge",
+            [
+                f"node_memory_MemTotal_bytes{{{_labels([*ls, *exporter])}}} {node.mem_total}".encode()
+                for ls, (_, node) in zip(instances, scraped, strict=True)
+            ],
+            always[rows],
+            None,
+        ),
+        _Family(
+            "node_memory_MemAvailable_bytes",
+            "node_memory_MemAvailable_bytes",
+            "gauge",
+            [f"node_memory_MemAvailable_bytes{{{_labels([*ls, *exporter])}}} ".encode() for ls in instances],
+            always[rows],
+            series.mem_available[rows],
+        ),
+    ]
     return families
 
 

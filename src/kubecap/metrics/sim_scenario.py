@@ -9,6 +9,12 @@ Time: ``end`` is an ISO date/time (naive values are local to ``timezone``) or ``
 (floored to the minute). The simulated period starts at local midnight ``days`` days before
 the end's local day, so ``days: 14`` with ``end: now`` holds the 14 whole days before today
 and today up to now.
+
+Nodes (optional): ``node_pools`` lists pools of identical nodes, named ``<pool>-<i>``. A
+DaemonSet runs one pod on every node of its ``pool`` (every node when it names none), so its
+``replicas`` must equal that number of nodes; other workloads are spread over their ``pool``
+(the first pool when they name none). A pool that no other workload uses runs only
+DaemonSet pods: it is idle. Without ``node_pools`` pods run on no node, as before.
 """
 
 from __future__ import annotations
@@ -239,10 +245,45 @@ class Hpa(_Model):
         return self
 
 
+NodeExporterInstance = Literal["ip:port", "ip", "name", "none"]
+
+
+class NodePool(_Model):
+    """Identical nodes ``<name>-0`` … ``<name>-<count - 1>``.
+
+    ``cpu`` and ``memory`` are what the scheduler can place (allocatable); the machine has
+    ``ceil(cpu)`` CPUs and ``memory + system_memory`` bytes of RAM. The operating system and the
+    kubelet use about ``system_cpu`` cores and ``system_memory`` bytes besides the pods.
+    ``node_exporter`` is how node-exporter's ``instance`` label names a node (``<ip>:9100``,
+    ``<ip>``, the node name) or ``none`` when node-exporter does not run on the pool.
+    """
+
+    name: Name
+    count: int = Field(ge=1, le=240)
+    cpu: Quantity
+    memory: Quantity
+    system_cpu: Quantity = 0.05
+    system_memory: Quantity = float(512 * 2**20)
+    node_exporter: NodeExporterInstance = "ip:port"
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        if self.cpu <= 0 or self.memory <= 0:
+            raise ValueError("a node pool needs positive cpu and memory (allocatable per node)")
+        if self.cpu > 1024:
+            raise ValueError("a node has at most 1024 CPUs here; give cpu in cores, e.g. 8 or 3920m")
+        if self.system_cpu < 0 or self.system_memory < 0:
+            raise ValueError("system_cpu and system_memory cannot be negative")
+        return self
+
+
 class Workload(_Model):
     kind: WorkloadKind
     name: Name
     replicas: int = Field(ge=1, le=1000, description="pods; for a DaemonSet, the number of nodes")
+    pool: Name | None = Field(
+        default=None, description="the node pool its pods run in (a DaemonSet: on every node of it)"
+    )
     rollouts: list[Rollout] = []
     hpa: Hpa | None = None
     containers: list[Container] = Field(min_length=1)
@@ -273,6 +314,7 @@ class Scenario(_Model):
     seed: int = 0
     pod_spread: float = Field(default=0.1, ge=0.0, lt=1.0, description="per-pod usage factor: 1 ± spread")
     peak_windows: list[str] = ["10:00-11:30"]
+    node_pools: list[NodePool] = Field(default=[], max_length=250)
     namespaces: dict[Name, list[Workload]] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -313,6 +355,29 @@ class Scenario(_Model):
             if duplicates:
                 raise ValueError(f"namespace {namespace!r} has two workloads named {duplicates[0]!r}")
         return value
+
+    @model_validator(mode="after")
+    def _pools_exist_and_daemonsets_fill_them(self) -> Self:
+        sizes = {pool.name: pool.count for pool in self.node_pools}
+        if len(sizes) != len(self.node_pools):
+            names = [pool.name for pool in self.node_pools]
+            raise ValueError(
+                f"node_pools has two pools named {next(n for n in names if names.count(n) > 1)!r}"
+            )
+        for namespace, workload in self.workloads():
+            where = f"workload {namespace}/{workload.name}"
+            if workload.pool is not None and workload.pool not in sizes:
+                known = ", ".join(sizes) or "none (add node_pools)"
+                raise ValueError(
+                    f"{where} runs in pool {workload.pool!r}, which is not a node pool; pools: {known}"
+                )
+            if sizes and workload.kind is WorkloadKind.DAEMONSET:
+                nodes = sizes[workload.pool] if workload.pool is not None else sum(sizes.values())
+                if workload.replicas != nodes:
+                    raise ValueError(
+                        f"{where} is a DaemonSet, one pod per node of its pools: set its replicas to {nodes}"
+                    )
+        return self
 
     @property
     def tz(self) -> tzinfo:

@@ -27,6 +27,8 @@ Public API (everything else in ``sim_*`` modules is internal):
         .data() -> SimData                     the generated arrays (generated once, on first use)
         async .window_usage(window: DailyWindow) -> WindowUsage     (UsageSource)
         .profiles(window: DailyWindow) -> list[UsageProfile]        the same, synchronously
+        async .node_usage(window: DailyWindow) -> NodeWindowUsage   (UsageSource)
+        .nodes(window: DailyWindow) -> tuple[list[NodeUsage], list[str]]   the same, synchronously
         .write_openmetrics(out_dir: Path, *, extra_labels: Mapping[str, str] = {},
                            static_every: int = 1) -> list[Path]    one file per 2-hour block
 
@@ -52,14 +54,19 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import numpy.typing as npt
 
 from kubecap.domain.hpa import HpaInfo, HpaMetric
+from kubecap.domain.node import NodeUsage
 from kubecap.domain.pooling import Replicas, pool
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import ConfigError
+from kubecap.metrics.nodes import NodeDay, node_rows
 from kubecap.metrics.sim_generate import PAGE, SimData, generate
+from kubecap.metrics.sim_node_profile import NodeSamples, node_figures
+from kubecap.metrics.sim_nodes import per_cpu
 from kubecap.metrics.sim_openmetrics import write_openmetrics as _write_openmetrics
 from kubecap.metrics.sim_profile import LOOKBACK, WindowSamples, series_figures
 from kubecap.metrics.sim_scenario import (
@@ -70,7 +77,7 @@ from kubecap.metrics.sim_scenario import (
     scenario_from_yaml,
 )
 from kubecap.metrics.sim_traces import trace_names
-from kubecap.ports import WindowUsage
+from kubecap.ports import NodeWindowUsage, WindowUsage
 
 __all__ = [
     "Scenario",
@@ -170,18 +177,57 @@ class SimulatedSource:
             )
         return sorted(out, key=lambda h: (h.workload.namespace, h.name))
 
-    def profiles(self, window: DailyWindow) -> list[UsageProfile]:
-        """Rows of every workload container with CPU data in ``window``."""
+    async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
+        nodes, warnings = await asyncio.to_thread(self.nodes, window)
+        return NodeWindowUsage(nodes=nodes, queries=0, warnings=warnings)
+
+    def nodes(self, window: DailyWindow) -> tuple[list[NodeUsage], list[str]]:
+        """Figures of every node seen in ``window``, and warnings (nodes without node-exporter).
+
+        A scenario without ``node_pools`` has no nodes, hence no figures and no warning.
+        """
+        data = self.data()
+        span = self._span(window) if data.nodes else None
+        if span is None:
+            return [], []
+        points, i0, i1 = span
+        figures = node_figures(_node_samples(data, i0, i1), points)
+        days = [
+            NodeDay(
+                node=node.name,
+                cpu_p99=_value(figures.cpu_p99[n]),
+                mem_p99=_value(figures.mem_p99[n]),
+                cpu_allocatable=_value(figures.allocatable[n, 0]),
+                mem_allocatable=_value(figures.allocatable[n, 1]),
+                cpu_requests=_value(figures.requests[n, 0]),
+                mem_requests=_value(figures.requests[n, 1]),
+                other_pods=bool(figures.other_pods[n]),
+                pool=node.pool,
+            )
+            for n, node in enumerate(data.nodes)
+            if figures.seen[n]
+        ]
+        return node_rows(self.cluster, window.day, days)
+
+    def _span(self, window: DailyWindow) -> tuple[npt.NDArray[np.int64], int, int] | None:
+        """The window's evaluation points and the scrape columns they read, None without any."""
         data = self.data()
         step = self._day_step if window.name == DAY else self._step
         first = int(window.start.timestamp())
         points = first + step * np.arange(1, window.seconds // step + 1, dtype=np.int64)
         if len(points) == 0:
-            return []
+            return None
         i0 = int(np.searchsorted(data.times, points[0] - LOOKBACK, "left"))
         i1 = int(np.searchsorted(data.times, points[-1], "right"))
-        if i0 >= i1:
+        return None if i0 >= i1 else (points, i0, i1)
+
+    def profiles(self, window: DailyWindow) -> list[UsageProfile]:
+        """Rows of every workload container with CPU data in ``window``."""
+        data = self.data()
+        span = self._span(window)
+        if span is None:
             return []
+        points, i0, i1 = span
         figures = series_figures(_window_samples(data, i0, i1), points)
         workloads = [data.workloads[w] for w, _ in data.rows]
         keys = [
@@ -236,4 +282,34 @@ def _window_samples(data: SimData, i0: int, i1: int) -> WindowSamples:
         row_workload=np.array([w for w, _ in data.rows], dtype=np.int64),
         replicas=data.ready[:, i0:i1].astype(np.float64),
         replicas_present=np.ones((len(data.workloads), i1 - i0), dtype=bool),
+    )
+
+
+def _node_samples(data: SimData, i0: int, i1: int) -> NodeSamples:
+    """The node and pod samples of scrape columns ``i0:i1`` in the form the pure node figures take."""
+    series = data.node_series
+    busy, busy_node = [], []
+    for n, node in enumerate(data.nodes):
+        if node.instance is None:
+            continue
+        for counter in (series.user_us, series.system_us):
+            # Integer microseconds / 1e6, exactly as the OpenMetrics export writes them.
+            busy.append(per_cpu(counter[n : n + 1, i0:i1], node.cpus) / 1e6)
+            busy_node.append(np.full(node.cpus, n, dtype=np.int64))
+    columns = i1 - i0
+    return NodeSamples(
+        times=data.times[i0:i1],
+        node_present=np.ones(columns, dtype=bool),
+        allocatable=np.array([[node.cpu, node.memory] for node in data.nodes]),
+        exporter=np.array([node.instance is not None for node in data.nodes]),
+        busy=np.concatenate(busy) if busy else np.zeros((0, columns)),
+        busy_node=np.concatenate(busy_node) if busy_node else np.zeros(0, dtype=np.int64),
+        mem_total=np.array([float(node.mem_total) for node in data.nodes]),
+        mem_available=series.mem_available[:, i0:i1].astype(np.float64),
+        requests=data.resources[:, [0, 2]],
+        container_present=data.pod_present[data.container_pod, i0:i1],
+        container_node=data.pod_node[data.container_pod],
+        pod_present=data.pod_present[:, i0:i1],
+        pod_node=data.pod_node,
+        pod_daemonset=np.array([pod.owner_kind == "DaemonSet" for pod in data.pods], dtype=bool),
     )

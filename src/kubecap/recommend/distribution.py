@@ -28,6 +28,8 @@ import numpy.typing as npt
 
 Matrix = npt.NDArray[np.float64]
 Vector = npt.NDArray[np.float64]
+Knots = npt.NDArray[np.float64]
+"""(containers × days × levels): a day's values at the quantile levels."""
 
 CPU_LEVELS = np.array([0.0, 0.50, 0.90, 0.95, 0.99, 1.0])
 MEMORY_LEVELS = np.array([0.0, 0.95, 1.0])
@@ -88,25 +90,26 @@ class Mixture:
         w = w / np.where(total > 0, total, 1.0)
         x = np.where(usable[..., None], knots, 0.0)
 
+        # One event per knot: the density changes there by (slope after − slope before), and a
+        # segment of zero width (a constant stretch of a day) puts its mass there as a jump.
         x0, x1 = x[..., :-1], x[..., 1:]
         mass = w[..., None] * np.diff(levels)
         width = x1 - x0
         flat = width <= _EPS * np.maximum(1.0, np.abs(x1))
         slope = np.where(flat, 0.0, mass / np.where(flat, 1.0, width))
-        jump = np.where(flat, mass, 0.0)
+        zeros = np.zeros((n, days, 1))
+        d_slope = np.concatenate([slope, zeros], axis=-1) - np.concatenate([zeros, slope], axis=-1)
+        jumps = np.concatenate([np.where(flat, mass, 0.0), zeros], axis=-1)
 
-        positions = np.concatenate([x0, x1], axis=-1).reshape(n, -1)
-        d_slope = np.concatenate([slope, -slope], axis=-1).reshape(n, -1)
-        jumps = np.concatenate([jump, np.zeros_like(jump)], axis=-1).reshape(n, -1)
-        order = np.argsort(positions, axis=1, kind="stable")
-        positions = np.take_along_axis(positions, order, axis=1)
-        d_slope = np.take_along_axis(d_slope, order, axis=1)
-        jumps = np.take_along_axis(jumps, order, axis=1)
+        m = days * k
+        order = np.argsort(x.reshape(n, m), axis=1) + (np.arange(n) * m)[:, None]
+        positions = x.reshape(-1)[order]
+        d_slope = d_slope.reshape(-1)[order]
+        jumps = jumps.reshape(-1)[order]
 
         slope_after = np.maximum(np.cumsum(d_slope, axis=1), 0.0)
-        rise = np.zeros_like(positions)
-        rise[:, :-1] = slope_after[:, :-1] * np.diff(positions, axis=1)
-        step = jumps + rise
+        step = jumps.copy()
+        step[:, :-1] += slope_after[:, :-1] * np.diff(positions, axis=1)
         f_left = np.zeros_like(positions)
         f_left[:, 1:] = np.cumsum(step, axis=1)[:, :-1]
         return cls(positions, f_left, f_left + jumps, slope_after, empty)

@@ -139,8 +139,9 @@ def recommend(
     return _materialise(run, strategy.name, computed_at, final, saved, risk, advice)
 
 
-def _optional(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _values(vector: Vector) -> list[float | None]:
+    """A vector as Python values, NaN as None (one call instead of one per element)."""
+    return [None if v != v else v for v in vector.tolist()]  # v != v: NaN
 
 
 def _materialise(
@@ -157,20 +158,28 @@ def _materialise(
     first = history.day(history.days - read_days) if read_days and history.days else None
     last = history.last_day if history.days else None
     settings_json = run.settings.model_dump(mode="json")
-    confidence = np.clip(result.days_used / max(run.settings.days, 1), 0.0, 1.0)
-    bounds = result.bounds
     estimates = run.proposal.estimates()
-    current = {name: getattr(run.current, name) for name in LABELS}
+    # Python values once per column: element access on numpy arrays costs ten times more.
+    target = {name: _values(final[name]) for name in LABELS}
+    now = {name: _values(getattr(run.current, name)) for name in LABELS}
+    bounds = result.bounds
+    low_high = (
+        [_values(v) for v in (bounds.cpu_low, bounds.cpu_high, bounds.mem_low, bounds.mem_high)]
+        if bounds is not None
+        else None
+    )
+    money = [_values(v) for v in (saved.cpu_core_hours, saved.mem_gib_hours, saved.usd)]
+    above, throttle = _values(risk.cpu_time_above_request), _values(risk.throttle_max)
+    over_request, over_limit = risk.mem_days_above_request.tolist(), risk.mem_days_above_limit.tolist()
+    risk_days, ooms = risk.days.tolist(), risk.oom_kills.tolist()
+    enough, used = result.enough.tolist(), result.days_used.tolist()
+    confidence = np.clip(result.days_used / max(run.settings.days, 1), 0.0, 1.0).tolist()
     out = []
     for i, ref in enumerate(history.containers):
-        ok = bool(result.enough[i])
-        target = Resources(**{name: _optional(final[name][i]) for name in LABELS})
-        now = Resources(**{name: _optional(current[name][i]) for name in LABELS})
+        ok = enough[i]
         if ok:
-            explanation = (
-                "; ".join(_sentence(name, estimates[name], i, current[name][i]) for name in LABELS) + "."
-            )
-            explanation += _missing_requests(current["cpu_request"][i], current["mem_request"][i])
+            explanation = "; ".join(_sentence(name, estimates[name], i) for name in LABELS) + "."
+            explanation += _missing_requests(now["cpu_request"][i], now["mem_request"][i])
         else:
             explanation = f"Not enough data: {result.reason(i)}; the current values are kept."
         out.append(
@@ -182,32 +191,21 @@ def _materialise(
                 window=history.peak_window[i],
                 first_day=first,
                 last_day=last,
-                days=int(result.days_used[i]),
+                days=used[i],
                 status=Status.OK if ok else Status.NOT_ENOUGH_DATA,
-                target=target,
-                current=now,
-                bounds=Bounds(
-                    _optional(bounds.cpu_low[i]),
-                    _optional(bounds.cpu_high[i]),
-                    _optional(bounds.mem_low[i]),
-                    _optional(bounds.mem_high[i]),
-                )
-                if bounds is not None and ok
-                else Bounds(),
-                confidence=float(confidence[i]),
+                target=Resources(*(target[name][i] for name in LABELS)),
+                current=Resources(*(now[name][i] for name in LABELS)),
+                bounds=Bounds(*(v[i] for v in low_high)) if low_high is not None and ok else Bounds(),
+                confidence=confidence[i],
                 explanation=explanation,
-                savings=Savings(
-                    _optional(saved.cpu_core_hours[i]),
-                    _optional(saved.mem_gib_hours[i]),
-                    _optional(saved.usd[i]),
-                ),
+                savings=Savings(money[0][i], money[1][i], money[2][i]),
                 risk=Risk(
-                    cpu_time_above_request=_optional(risk.cpu_time_above_request[i]),
-                    mem_days_above_request=int(risk.mem_days_above_request[i]),
-                    mem_days_above_limit=int(risk.mem_days_above_limit[i]),
-                    days=int(risk.days[i]),
-                    throttle_max=_optional(risk.throttle_max[i]),
-                    oom_kills=float(risk.oom_kills[i]),
+                    cpu_time_above_request=above[i],
+                    mem_days_above_request=over_request[i],
+                    mem_days_above_limit=over_limit[i],
+                    days=risk_days[i],
+                    throttle_max=throttle[i],
+                    oom_kills=ooms[i],
                 ),
                 replicas=advice.get(ref.workload),
             )
@@ -215,9 +213,9 @@ def _materialise(
     return out
 
 
-def _missing_requests(cpu: float, memory: float) -> str:
+def _missing_requests(cpu: float | None, memory: float | None) -> str:
     """The sentence for a container without requests: nothing is reserved today to compare with."""
-    missing = [name for name, value in (("CPU", cpu), ("memory", memory)) if np.isnan(value)]
+    missing = [name for name, value in (("CPU", cpu), ("memory", memory)) if value is None]
     if not missing:
         return ""
     return (
@@ -226,7 +224,7 @@ def _missing_requests(cpu: float, memory: float) -> str:
     )
 
 
-def _sentence(name: str, estimate: Estimate, i: int, current: float) -> str:
+def _sentence(name: str, estimate: Estimate, i: int) -> str:
     """ "CPU request 340m = highest daily 10:00-11:30 P95 of the last 10 days (2026-11-18), no margin"."""
     label, resource = LABELS[name]
     value = estimate.values[i]

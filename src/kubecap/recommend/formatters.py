@@ -21,6 +21,7 @@ from rich.table import Table
 from kubecap.domain.quantity import format_cpu
 from kubecap.domain.recommendation import Recommendation, Status
 from kubecap.recommend import patch
+from kubecap.recommend.idle_nodes import IdleNode
 from kubecap.recommend.steps import format_memory
 
 
@@ -217,4 +218,89 @@ FORMATTERS: dict[str, Formatter] = {
     "csv": to_csv,
     "html": to_html,
     "patch": to_patch,
+}
+
+
+# --- idle nodes -----------------------------------------------------------------------------------
+
+NodeFormatter = Callable[[Sequence[IdleNode], TextIO], None]
+
+
+def node_record(node: IdleNode) -> dict[str, Any]:
+    return {
+        "cluster": node.cluster,
+        "node": node.node,
+        "pool": node.pool,
+        "reason": node.reason.value,
+        "first_day": node.first_day.isoformat(),
+        "last_day": node.last_day.isoformat(),
+        "cpu_usage_share": node.cpu_usage_share,
+        "mem_usage_share": node.mem_usage_share,
+        "cpu_requests_share": node.cpu_requests_share,
+        "mem_requests_share": node.mem_requests_share,
+        "monthly_usd": node.monthly_usd,
+        "explanation": node.explanation,
+    }
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def nodes_table(nodes: Sequence[IdleNode], out: TextIO) -> None:
+    table = Table(title="Idle nodes (highest daily share of allocatable over the days looked at)")
+    for header in (
+        "cluster",
+        "node",
+        "pool",
+        "reason",
+        "CPU P99",
+        "memory P99",
+        "CPU req",
+        "memory req",
+        "$/month",
+    ):
+        table.add_column(
+            header, justify="left" if header in ("cluster", "node", "pool", "reason") else "right"
+        )
+    for n in nodes:
+        table.add_row(
+            n.cluster,
+            n.node,
+            n.pool or "-",
+            n.reason.value,
+            _share(n.cpu_usage_share),
+            _share(n.mem_usage_share),
+            _share(n.cpu_requests_share),
+            _share(n.mem_requests_share),
+            f"{n.monthly_usd:,.2f}",
+        )
+    console = Console(file=out, width=200, force_terminal=False)
+    console.print(table)
+    for n in nodes:
+        console.print(f"{n.cluster}/{n.node}: {n.explanation}", highlight=False, markup=False)
+
+
+def nodes_json(nodes: Sequence[IdleNode], out: TextIO) -> None:
+    json.dump([node_record(n) for n in nodes], out, indent=2)
+    out.write("\n")
+
+
+def nodes_yaml(nodes: Sequence[IdleNode], out: TextIO) -> None:
+    yaml.safe_dump([node_record(n) for n in nodes], out, sort_keys=False)
+
+
+def nodes_csv(nodes: Sequence[IdleNode], out: TextIO) -> None:
+    rows = [node_record(n) for n in nodes]
+    fields = list(rows[0]) if rows else ["cluster", "node", "reason"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+NODE_FORMATTERS: dict[str, NodeFormatter] = {
+    "table": nodes_table,
+    "json": nodes_json,
+    "yaml": nodes_yaml,
+    "csv": nodes_csv,
 }

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from kubecap.domain.container import ContainerRef
 from kubecap.domain.usage_columns import UsageColumns
 from kubecap.domain.window import DAY
-from kubecap.domain.workload import WorkloadKind, WorkloadRef
+from kubecap.domain.workload import WorkloadRef
 
 Matrix = npt.NDArray[np.float64]
 Vector = npt.NDArray[np.float64]
@@ -134,12 +134,6 @@ class DailyHistory:
             len(self.containers),
         )
         return tuple(index), of_container
-
-    def kinds(self) -> npt.NDArray[np.object_]:
-        return np.array([c.workload.kind for c in self.containers], dtype=object)
-
-    def is_daemonset(self) -> Mask:
-        return np.array([c.workload.kind is WorkloadKind.DAEMONSET for c in self.containers], dtype=bool)
 
     @classmethod
     def empty(cls, first_day: date, days: int = 0) -> DailyHistory:

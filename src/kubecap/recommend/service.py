@@ -16,16 +16,26 @@ from typing import Any, Protocol
 import numpy as np
 
 from kubecap.domain.hpa import HpaInfo
+from kubecap.domain.node import NodeUsage
 from kubecap.domain.recommendation import Recommendation
 from kubecap.domain.usage_columns import UsageColumns
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError, NotFoundError
 from kubecap.recommend.engine import recommend
 from kubecap.recommend.history import FIGURES, DailyHistory, Mask
+from kubecap.recommend.idle_nodes import IdleNode, IdleNodeSettings, idle_nodes
 from kubecap.recommend.settings import EngineSettings, StrategySettings
 from kubecap.recommend.strategies.base import Strategy
 
 Progress = Callable[[str], None]
+
+
+class NodeStore(Protocol):
+    """What idle-node detection needs of a store (kubecap.store.Store honours it)."""
+
+    async def node_usage(
+        self, cluster: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[NodeUsage]: ...
 
 
 class HistoryStore(Protocol):
@@ -153,3 +163,18 @@ async def recommend_from_store(
         say(f"saving {len(found)} recommendations")
         await store.save_recommendations(found)
     return found
+
+
+async def idle_nodes_from_store(
+    store: NodeStore, settings: IdleNodeSettings, *, cluster: str | None = None, last_day: date | None = None
+) -> list[IdleNode]:
+    """The idle nodes over the ``settings.days`` days ending on ``last_day`` (default: the last stored)."""
+    stored = await store.node_usage(cluster=cluster, until=last_day)
+    if not stored:
+        where = f" of cluster {cluster!r}" if cluster else ""
+        raise ConfigError(
+            f"the store holds no node figures{where} yet: run `kubecap collect` (node figures need "
+            "node-exporter and kube-state-metrics)"
+        )
+    end = last_day or max(u.day for u in stored)
+    return idle_nodes(stored, settings, last_day=end)

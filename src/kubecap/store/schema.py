@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -338,3 +339,123 @@ class NotificationChannelRow(Base):
     events: Mapped[list[str]] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --- control (revision 0004): the control table, its history, namespace policies, its revision ---
+
+REPLICAS_MODES = ("fixed", "recommended", "observed", "hpa")
+ENFORCEMENTS = ("off", "warn", "enforce")
+UNMANAGED_POLICIES = ("allow", "reject", "register")
+FAILURE_POLICIES = ("open", "closed")
+SOURCE_LENGTH = 253
+
+
+class ControlSpecRow(Base):
+    """The approved replicas and container resources of one Deployment or StatefulSet.
+
+    ``containers`` is a JSON list of {container, requests, limits}; a resource mapped to
+    null is removed by the webhook, an absent one left alone. ``version`` counts the spec's
+    changes; every version is also in control_spec_versions.
+    """
+
+    __tablename__ = "control_specs"
+    __table_args__ = (
+        UniqueConstraint("cluster", "namespace", "kind", "name"),
+        CheckConstraint("kind IN ('Deployment', 'StatefulSet')", name="kind"),
+        CheckConstraint("replicas_mode IN ('fixed', 'recommended', 'observed', 'hpa')", name="replicas_mode"),
+        CheckConstraint("replicas IS NULL OR replicas >= 0", name="replicas_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH))
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH))
+    kind: Mapped[str] = mapped_column(identifier(KIND_LENGTH))
+    name: Mapped[str] = mapped_column(identifier(NAME_LENGTH))
+    replicas_mode: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    replicas: Mapped[int | None] = mapped_column(Integer)
+    containers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(identifier(SOURCE_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class ControlSpecVersionRow(Base):
+    """Every version of every spec: its values after a change (``removed``: the spec was deleted)."""
+
+    __tablename__ = "control_spec_versions"
+    __table_args__ = (UniqueConstraint("cluster", "namespace", "kind", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH))
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH))
+    kind: Mapped[str] = mapped_column(identifier(KIND_LENGTH))
+    name: Mapped[str] = mapped_column(identifier(NAME_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    replicas_mode: Mapped[str | None] = mapped_column(identifier(STATUS_LENGTH))
+    replicas: Mapped[int | None] = mapped_column(Integer)
+    containers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(identifier(SOURCE_LENGTH), default="", server_default="")
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    changed_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class NamespacePolicyRow(Base):
+    """How the webhook treats one namespace of a cluster (namespace ``*``: the cluster's default)."""
+
+    __tablename__ = "namespace_policies"
+    __table_args__ = (
+        CheckConstraint("enforcement IN ('off', 'warn', 'enforce')", name="enforcement"),
+        CheckConstraint("unmanaged IN ('allow', 'reject', 'register')", name="unmanaged"),
+        CheckConstraint("failure IN ('open', 'closed')", name="failure"),
+    )
+
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH), primary_key=True)
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH), primary_key=True)
+    enforcement: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    unmanaged: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    failure: Mapped[str] = mapped_column(identifier(STATUS_LENGTH))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+
+
+class ControlRevisionRow(Base):
+    """One row (id 1) whose version grows with every change of specs or policies.
+
+    Webhook replicas poll this single value and reload their snapshot only when it moved.
+    """
+
+    __tablename__ = "control_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --- nodes (revision 0005): daily node figures, for idle-node detection ---
+
+
+class NodeUsageDaily(Base):
+    """One node on one local day (from the whole-day window); the key makes re-collection an upsert.
+
+    Columns follow kubecap.domain.node.NodeUsage: CPU in cores, memory in bytes, P99 usage
+    NULL without node-exporter data, requests the day's highest sums of pod requests.
+    """
+
+    __tablename__ = "node_usage_daily"
+    __table_args__ = (Index(None, "day"),)
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True)
+    node: Mapped[str] = mapped_column(identifier(NAME_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pool: Mapped[str | None] = mapped_column(identifier(NAME_LENGTH))
+    cpu_p99: Mapped[float | None] = mapped_column(Float)
+    mem_p99: Mapped[float | None] = mapped_column(Float)
+    cpu_allocatable: Mapped[float] = mapped_column(Float)
+    mem_allocatable: Mapped[float] = mapped_column(Float)
+    cpu_requests: Mapped[float] = mapped_column(Float)
+    mem_requests: Mapped[float] = mapped_column(Float)
+    daemonset_only: Mapped[bool] = mapped_column(Boolean)

@@ -17,15 +17,18 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kubecap.domain.audit import AuditEvent, AuditFilter, AuditResult
+from kubecap.domain.control import ControlSnapshot, ControlSpec, NamespacePolicy, SpecVersion
+from kubecap.domain.node import NodeUsage
 from kubecap.domain.notifications import Channel
 from kubecap.domain.recommendation import Recommendation
 from kubecap.domain.tasks import ClaimedRun, NewTask, RunOutcome, RunState, Task, TaskRun, TaskState
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.usage_columns import UsageColumns
-from kubecap.domain.window import DailyWindow
+from kubecap.domain.window import DAY, DailyWindow
+from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import ConfigError, NotFoundError, StoreError
 from kubecap.ports import WindowUsage
-from kubecap.store import audit_repo, recommendations_repo, runs_repo, tasks_repo, usage_repo
+from kubecap.store import audit_repo, control_repo, recommendations_repo, runs_repo, tasks_repo, usage_repo
 from kubecap.store.engine import async_engine, reason, unreachable
 from kubecap.store.migrate import (
     current_revision,
@@ -34,6 +37,7 @@ from kubecap.store.migrate import (
     newer_than_code,
     upgrade_database,
 )
+from kubecap.store.node_repo import NodeFilter, read_nodes, upsert_nodes
 from kubecap.store.runs_repo import CollectionRun
 from kubecap.store.urls import is_sqlite, masked, normalise_url, sqlite_file
 
@@ -100,6 +104,7 @@ class Store:
     async def save_window(self, cluster: str, window: DailyWindow, usage: WindowUsage) -> None:
         """Upsert the rows and mark the window complete, in one transaction."""
         _check_profiles(cluster, window, usage.profiles)
+        _check_nodes(cluster, window, usage.nodes)
         started_at = datetime.now(UTC)
         doing = f"saving window {window.name} of {window.day} for cluster {cluster!r}"
         async with self._transaction(doing, _RETRY) as c:
@@ -110,6 +115,7 @@ class Store:
                 c, cluster_id, (p.workload for p in usage.profiles), window.start, window.end
             )
             rows = await usage_repo.upsert_usage(c, workload_ids, usage.profiles)
+            await upsert_nodes(c, cluster_id, usage.nodes)
             await runs_repo.mark_complete(
                 c,
                 cluster_id,
@@ -327,6 +333,118 @@ class Store:
         async with self._transaction(f"deleting notification channel {name!r}") as c:
             return await audit_repo.delete_channel(c, name)
 
+    # --- control (revision 0004): specs, their history, namespace policies, the revision ----------
+    # These implement kubecap.control.ports.ControlStore; the statements are in control_repo.
+    # Every change writes its history, its audit events and a new revision in one transaction.
+
+    async def control_specs(
+        self, *, cluster: str | None = None, namespace: str | None = None
+    ) -> list[ControlSpec]:
+        async with self._transaction("reading the control table") as c:
+            return await control_repo.read_specs(c, cluster, namespace)
+
+    async def control_spec(self, ref: WorkloadRef) -> ControlSpec | None:
+        async with self._transaction(f"reading the control spec of {ref}") as c:
+            found = await control_repo.get_spec(c, ref)
+        return None if found is None else found[0]
+
+    async def save_control_specs(
+        self,
+        specs: Sequence[ControlSpec],
+        *,
+        now: datetime,
+        actor: str,
+        reason: str,
+        audit: Sequence[AuditEvent] = (),
+        only_new: bool = False,
+    ) -> list[ControlSpec]:
+        """Insert or replace specs (``only_new``: skip those that exist); the specs written."""
+        doing = f"saving {len(specs)} control specs"
+        async with self._transaction(doing, "; none of them was saved") as c:
+            written = []
+            for spec in specs:
+                version = await control_repo.save_spec(
+                    c, spec, now=now, actor=actor, reason=reason, only_new=only_new
+                )
+                if version is not None:
+                    written.append(spec)
+            written_refs = {str(s.ref) for s in written}
+            for event in audit:
+                if not only_new or event.target in written_refs:
+                    await audit_repo.record(c, event)
+            if written:
+                await control_repo.bump_revision(c, now)
+            return written
+
+    async def remove_control_spec(
+        self, ref: WorkloadRef, *, now: datetime, actor: str, reason: str, audit: AuditEvent | None = None
+    ) -> bool:
+        async with self._transaction(f"removing the control spec of {ref}") as c:
+            removed = await control_repo.remove_spec(c, ref, now=now, actor=actor, reason=reason)
+            if removed:
+                if audit is not None:
+                    await audit_repo.record(c, audit)
+                await control_repo.bump_revision(c, now)
+            return removed
+
+    async def control_history(self, ref: WorkloadRef, limit: int = 100) -> list[SpecVersion]:
+        async with self._transaction(f"reading the control history of {ref}") as c:
+            return await control_repo.history(c, ref, limit)
+
+    async def namespace_policies(self, *, cluster: str | None = None) -> list[NamespacePolicy]:
+        async with self._transaction("reading namespace policies") as c:
+            return await control_repo.read_policies(c, cluster)
+
+    async def save_namespace_policy(
+        self, policy: NamespacePolicy, *, now: datetime, actor: str, audit: AuditEvent | None = None
+    ) -> None:
+        doing = f"saving the policy of namespace {policy.namespace!r} of cluster {policy.cluster!r}"
+        async with self._transaction(doing) as c:
+            await control_repo.save_policy(c, policy, now=now, actor=actor)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+            await control_repo.bump_revision(c, now)
+
+    async def remove_namespace_policy(
+        self, cluster: str, namespace: str, *, now: datetime, audit: AuditEvent | None = None
+    ) -> bool:
+        async with self._transaction(f"removing the policy of namespace {namespace!r}") as c:
+            removed = await control_repo.remove_policy(c, cluster, namespace)
+            if removed:
+                if audit is not None:
+                    await audit_repo.record(c, audit)
+                await control_repo.bump_revision(c, now)
+            return removed
+
+    async def control_revision(self) -> int:
+        """The control table's revision: it grows with every change of specs or policies."""
+        async with self._transaction("reading the control table's revision") as c:
+            return await control_repo.revision(c)
+
+    async def control_snapshot(self, cluster: str) -> ControlSnapshot:
+        """Specs and policies of ``cluster`` with the revision they belong to, read in one transaction."""
+        async with self._transaction(f"reading the control table of cluster {cluster!r}") as c:
+            version = await control_repo.revision(c)
+            specs = await control_repo.read_specs(c, cluster)
+            policies = await control_repo.read_policies(c, cluster)
+        return ControlSnapshot.build(cluster, version, specs, policies)
+
+    async def record_audits(self, events: Sequence[AuditEvent]) -> int:
+        """Record many audit events in one transaction (the webhook's batches)."""
+        async with self._transaction(f"recording {len(events)} audit events") as c:
+            for event in events:
+                await audit_repo.record(c, event)
+        return len(events)
+
+    # --- nodes (revision 0005): daily node figures, written by save_window with their day -------
+
+    async def node_usage(
+        self, cluster: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[NodeUsage]:
+        """Stored daily node figures matching every given filter (days inclusive), by cluster, node and day."""
+        async with self._transaction("reading node usage history") as c:
+            return await read_nodes(c, NodeFilter(cluster, since, until))
+
 
 async def _require_head(engine: AsyncEngine, url: str) -> None:
     head = await asyncio.to_thread(head_revision)
@@ -387,3 +505,17 @@ def _missed_event(item: ClaimedRun, runner: str, now: datetime) -> AuditEvent:
         request_id=f"task-{item.task.id}-run-{item.run.id}",
         message=item.run.message,
     )
+
+
+def _check_nodes(cluster: str, window: DailyWindow, nodes: Sequence[NodeUsage]) -> None:
+    """Refuse node rows that do not belong to the whole-day window being saved: a bug in the source."""
+    seen: set[str] = set()
+    for node in nodes:
+        if window.name != DAY or node.cluster != cluster or node.day != window.day:
+            raise ValueError(
+                f"node {node.node!r} of {node.day} in cluster {node.cluster!r} does not belong to window"
+                f" {window.name} of {window.day} of cluster {cluster!r}: node rows go with whole-day windows"
+            )
+        if node.node in seen:
+            raise ValueError(f"node {node.node!r} appears twice in one window")
+        seen.add(node.node)

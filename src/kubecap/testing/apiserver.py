@@ -34,6 +34,12 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "horizontalpodautoscalers": ("HorizontalPodAutoscaler", "autoscaling/v2", True),
     "nodes": ("Node", "v1", False),
     "leases": ("Lease", "coordination.k8s.io/v1", True),
+    "secrets": ("Secret", "v1", True),
+    "mutatingwebhookconfigurations": (
+        "MutatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+        False,
+    ),
 }
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
@@ -270,6 +276,9 @@ class FakeApiServer:
             def do_PUT(self) -> None:
                 self._serve("PUT")
 
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
         return Handler
 
     def _dispatch(self, method: str, path: str, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
@@ -308,6 +317,9 @@ class FakeApiServer:
                 return self._patch(key, body, content_type, sub)
             if method == "PUT":
                 return self._replace(key, body)
+            if method == "DELETE":
+                deleted = self.objects.pop(key)
+                return 200, deleted
         return _status(405, f"method {method} is not allowed on {path}")
 
     def _list(self, plural: str, namespace: str | None) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from kubecap.cluster.port import (
     RESTARTED_AT,
@@ -55,6 +57,9 @@ class InMemoryCluster:
     clock: Callable[[], datetime] | None = None  # for leases; None means the system clock
     _failures: dict[str, list[ClusterError]] = field(default_factory=dict)
     _leases: dict[tuple[str, str], _Lease] = field(default_factory=dict)
+    workload_annotations_: dict[WorkloadRef, dict[str, str]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], tuple[str, dict[str, bytes], dict[str, str]]] = field(default_factory=dict)
+    mutating_webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # --- seeding and fault injection (not part of the port) -------------------------------
 
@@ -246,3 +251,54 @@ class InMemoryCluster:
 
     async def close(self) -> None:
         return None
+
+    # --- the webhook's needs (issue 4) ------------------------------------------------------
+
+    def annotate_workload(self, ref: WorkloadRef, annotations: dict[str, str]) -> None:
+        """Seed the workload's own metadata annotations (not part of the port)."""
+        self.workload_annotations_[replace(ref, cluster=self.name)] = dict(annotations)
+
+    async def workload_annotations(self, ref: WorkloadRef) -> dict[str, str]:
+        await self._enter("workload_annotations")
+        workload = self._workload(ref)
+        return dict(self.workload_annotations_.get(workload.ref, {}))
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        await self._enter("get_secret")
+        found = self.secrets.get((namespace, name))
+        return None if found is None else dict(found[1])
+
+    async def put_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        *,
+        kind: str = "Opaque",
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        await self._enter("put_secret")
+        existing = self.secrets.get((namespace, name))
+        self.secrets[(namespace, name)] = (existing[0] if existing else kind, dict(data), dict(labels or {}))
+        self.calls.append(Call("put_secret", f"{namespace}/{name}", ",".join(sorted(data))))
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        await self._enter("delete_secret")
+        return self.secrets.pop((namespace, name), None) is not None
+
+    async def get_mutating_webhook(self, name: str) -> dict[str, Any] | None:
+        await self._enter("get_mutating_webhook")
+        found = self.mutating_webhooks.get(name)
+        return None if found is None else deepcopy(found)
+
+    async def put_mutating_webhook(self, body: dict[str, Any]) -> None:
+        await self._enter("put_mutating_webhook")
+        name = str(body["metadata"]["name"])
+        stored = deepcopy(body)
+        stored.update(apiVersion="admissionregistration.k8s.io/v1", kind="MutatingWebhookConfiguration")
+        self.mutating_webhooks[name] = stored
+        self.calls.append(Call("put_mutating_webhook", name))
+
+    async def delete_mutating_webhook(self, name: str) -> bool:
+        await self._enter("delete_mutating_webhook")
+        return self.mutating_webhooks.pop(name, None) is not None

@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from kubecap.domain.quantity import format_cpu
-from kubecap.recommend.distribution import CPU_LEVELS, Mixture, cpu_knots
+from kubecap.recommend.distribution import CPU_LEVELS, Knots, Mixture, cpu_knots
 from kubecap.recommend.history import DailyHistory, Mask, Matrix, Vector, latest_value, row_max
 from kubecap.recommend.settings import CpuQuantity, MemoryQuantity, StrategySettings
 from kubecap.recommend.steps import (
@@ -85,11 +85,10 @@ class KubecapStrategy(Strategy[KubecapSettings]):
         span = period(h, used)
         latest = _latest_day(present)
 
-        mixture = Mixture.build(cpu_knots(whole), CPU_LEVELS, whole["samples"])
+        knots = cpu_knots(whole)
+        mixture = Mixture.build(knots, CPU_LEVELS, whole["samples"])
         level = mixture.quantile(s.cpu_percentile / 100)
-        yesterday = _on_day(
-            Mixture.build(cpu_knots(whole), CPU_LEVELS, whole["samples"] * latest), s.cpu_percentile
-        )
+        yesterday = _latest_quantile(knots, latest, s.cpu_percentile / 100)
         cpu = _higher(
             level,
             yesterday,
@@ -167,8 +166,15 @@ def _latest_day(present: Mask) -> Matrix:
     return out
 
 
-def _on_day(mixture: Mixture, percentile: float) -> Vector:
-    return mixture.quantile(percentile / 100)
+def _latest_quantile(knots: Knots, latest: Matrix, q: float) -> Vector:
+    """Per container, quantile ``q`` of its latest day with data alone (NaN without any)."""
+    rows = np.arange(len(knots))
+    day = np.argmax(latest, axis=1) if latest.shape[1] else np.zeros(len(knots), dtype=np.int64)
+    one_day = (
+        knots[rows, day][:, None, :] if latest.shape[1] else np.full((len(knots), 1, len(CPU_LEVELS)), np.nan)
+    )
+    weight = latest[rows, day][:, None] if latest.shape[1] else np.zeros((len(knots), 1))
+    return Mixture.build(one_day, CPU_LEVELS, weight).quantile(q)
 
 
 def _day(h: DailyHistory, latest: Matrix, i: int) -> str:

@@ -1,0 +1,329 @@
+"""The admission webhook server: thin around the pure decision.
+
+``Webhook.review`` is the whole request path: decode the body, look the workload up in the
+in-memory snapshot, call ``admission.decide``, encode the answer, count it, queue its audit
+event. Malformed input is a 400 naming the problem, a body over the limit a 413; anything
+that goes wrong inside kubecap admits the object unchanged with a warning (fail-open),
+unless the namespace's policy is fail-closed. ``create_app`` puts it behind four routes
+(``/mutate``, ``/healthz``, ``/readyz``, ``/metrics``; the apiserver's ``?timeout=10s`` is
+ignored because routing is on the path), and ``WebhookServer`` runs that over TLS with
+uvicorn, alongside the snapshot refresher, the audit writer and the certificate reloader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from kubecap.control.admission import Decision, Outcome, decide
+from kubecap.control.metrics import WebhookMetrics
+from kubecap.control.recorder import ACTOR, Recorder, Registration
+from kubecap.control.review import Review, ReviewError, decode, encode_response, error_body
+from kubecap.control.snapshot import SnapshotHolder
+from kubecap.control.tls import ReloadingContext
+from kubecap.domain.audit import AuditEvent, AuditResult
+from kubecap.domain.control import ControlSpec, Failure, ReplicasMode
+from kubecap.domain.workload import WorkloadRef
+
+log = logging.getLogger("kubecap.webhook")
+MAX_BODY_BYTES = 3 * 2**20
+JSON = "application/json"
+
+AnnotationsLookup = Callable[[WorkloadRef], Awaitable[dict[str, str]]]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StalePolicy(StrEnum):
+    """What a stale snapshot does: keep enforcing it (with a warning), or admit everything unchanged."""
+
+    ENFORCE = "enforce"
+    ALLOW = "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    cluster: str
+    max_body_bytes: int = MAX_BODY_BYTES
+    on_stale: StalePolicy = StalePolicy.ENFORCE
+    lookup_timeout_s: float = 1.0
+
+
+class Webhook:
+    """Decode, look up, decide, encode, count, audit: one review, as bytes in and bytes out."""
+
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        recorder: Recorder | None,
+        metrics: WebhookMetrics,
+        options: WebhookOptions,
+        *,
+        clock: Clock = utc_now,
+        annotations: AnnotationsLookup | None = None,
+    ) -> None:
+        self.holder = holder
+        self.recorder = recorder
+        self.metrics = metrics
+        self.options = options
+        self._clock = clock
+        self._annotations = annotations
+        metrics.watch_snapshot(holder.age, holder.version, holder.stale)
+
+    async def review(self, body: bytes) -> tuple[int, bytes]:
+        """The HTTP status and body answering one request body."""
+        started = time.perf_counter()
+        try:
+            review = decode(body)
+        except ReviewError as exc:
+            self.metrics.bad_requests.labels("400").inc()
+            return 400, error_body(str(exc))
+        now = self._clock()
+        decision = await self._decision(review, now)
+        try:
+            payload = encode_response(
+                review.uid,
+                allowed=decision.allowed,
+                patch=decision.patch,
+                warnings=decision.warnings,
+                message=decision.message,
+            )
+        except Exception:  # an unencodable decision is a bug: never a 500 to the apiserver
+            log.exception("encoding the answer to %s failed", review.uid)
+            self.metrics.internal_errors.inc()
+            decision = Decision(Outcome.ERROR, warnings=("kubecap's webhook failed internally (fail-open)",))
+            payload = encode_response(review.uid, allowed=True, warnings=decision.warnings)
+        self.metrics.outcome[decision.outcome].inc()
+        self._record(review, decision, now)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return 200, payload
+
+    async def _decision(self, review: Review, now: datetime) -> Decision:
+        snapshot = self.holder.current
+        if snapshot is None:
+            return Decision(
+                Outcome.STALE, warnings=("kubecap has not loaded its control table yet: admitted unchanged",)
+            )
+        policy = snapshot.policy(review.namespace)
+        stale = self.holder.stale()
+        if stale and self.options.on_stale is StalePolicy.ALLOW:
+            return Decision(
+                Outcome.STALE,
+                warnings=("kubecap's control table could not be refreshed for too long: admitted unchanged",),
+            )
+        try:
+            spec = snapshot.spec(review.namespace, review.kind, review.name)
+            parent = await self._parent_annotations(review, spec)
+            decision = decide(review, spec, policy, now, parent_annotations=parent)
+        except Exception as exc:  # fail-open (or closed, if the namespace says so)
+            self.metrics.internal_errors.inc()
+            log.exception("admission decision for %s (%s) failed", review.target, review.uid)
+            if policy.failure is Failure.CLOSED:
+                return Decision(
+                    Outcome.ERROR,
+                    allowed=False,
+                    message=(
+                        f"kubecap's webhook failed to decide on {review.target} ({type(exc).__name__}) and "
+                        f"namespace {review.namespace} is fail-closed: retry, or set its policy to --failure open"
+                    ),
+                )
+            return Decision(
+                Outcome.ERROR,
+                warnings=(f"kubecap's webhook failed internally ({type(exc).__name__}): admitted unchanged",),
+            )
+        if stale:
+            age = self.holder.age() or 0.0
+            decision = decision.with_warning(
+                f"kubecap's control table is {age:.0f} s old (the store is unreachable): it was applied as last read"
+            )
+        return decision
+
+    async def _parent_annotations(self, review: Review, spec: ControlSpec | None) -> dict[str, str] | None:
+        """A Scale carries no annotations: read the workload's, for its temporary override."""
+        if (
+            not review.scale
+            or spec is None
+            or spec.replicas_mode is ReplicasMode.HPA
+            or self._annotations is None
+        ):
+            return None
+        ref = WorkloadRef(self.options.cluster, review.namespace, review.kind, review.name)
+        return await asyncio.wait_for(self._annotations(ref), self.options.lookup_timeout_s)
+
+    def _record(self, review: Review, decision: Decision, now: datetime) -> None:
+        if self.recorder is None:
+            return
+        action, result = _AUDITED.get(decision.outcome, ("", AuditResult.OK))
+        if not action:
+            return
+        who = review.user or "unknown user"
+        dry = " (dry run)" if review.dry_run else ""
+        ref = WorkloadRef(self.options.cluster, review.namespace, review.kind, review.name)
+        event = AuditEvent(
+            at=now,
+            actor=ACTOR,
+            action=action,
+            cluster=self.options.cluster,
+            target=str(ref),
+            result=result,
+            before={c.field: c.before for c in decision.changes} or None,
+            after=(decision.register.values() if decision.register else None)
+            or ({c.field: c.after for c in decision.changes} or None),
+            request_id=review.uid[:128],
+            message=f"{review.operation.value}{'/scale' if review.scale else ''} by {who}{dry}: "
+            + (decision.message or "; ".join(decision.warnings)),
+        )
+        if decision.register is not None:
+            self.recorder.submit(Registration(decision.register, event))
+        else:
+            self.recorder.submit(event)
+
+
+_AUDITED = {
+    Outcome.MUTATED: ("webhook.mutate", AuditResult.OK),
+    Outcome.REJECTED: ("webhook.reject", AuditResult.REJECTED),
+    Outcome.ERROR: ("webhook.error", AuditResult.FAILED),
+    Outcome.REGISTERED: ("control.register", AuditResult.OK),
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Background = Callable[[], Coroutine[Any, Any, None]]
+
+
+def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> Starlette:
+    """The ASGI app; ``background`` coroutines run for the app's lifetime (refresher, writer, reloader)."""
+    limit = webhook.options.max_body_bytes
+
+    async def mutate(request: Request) -> Response:
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            webhook.metrics.bad_requests.labels("413").inc()
+            return Response(error_body(f"the body is larger than {limit} bytes"), 413, media_type=JSON)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        status, payload = await webhook.review(body)
+        return Response(payload, status, media_type=JSON)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        if webhook.holder.current is None:
+            why = webhook.holder.last_error or "not loaded yet"
+            return PlainTextResponse(f"no control snapshot: {why}", 503)
+        return PlainTextResponse(f"ready: control table revision {webhook.holder.current.version}")
+
+    async def metrics(request: Request) -> Response:
+        payload, content_type = webhook.metrics.render()
+        return Response(payload, headers={"Content-Type": content_type})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await webhook.holder.refresh()
+        tasks = [asyncio.create_task(run()) for run in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if webhook.recorder is not None:
+                await webhook.recorder.drain()
+
+    return Starlette(
+        routes=[
+            Route("/mutate", mutate, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket (port 0: a free one, see ``getsockname()``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class WebhookServer:
+    """An ASGI app served over TLS by uvicorn on a socket of our own (so tests can use port 0)."""
+
+    def __init__(self, app: Any, tls: ReloadingContext, sock: socket.socket) -> None:
+        self.sock = sock
+        config = uvicorn.Config(
+            app,
+            ssl_context_factory=lambda config, default: tls.context,
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            # The apiserver keeps connections open between reviews; keep them longer than it idles.
+            timeout_keep_alive=90,
+            backlog=2048,
+        )
+        self.server = uvicorn.Server(config)
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def serve(self) -> None:
+        await self.server.serve(sockets=[self.sock])
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[WebhookServer]:
+        """Serve in a task until the block ends (for tests, benchmarks and in-process use)."""
+        task = asyncio.create_task(self.serve())
+        try:
+            while not self.server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the webhook server stopped while starting")
+                await asyncio.sleep(0.01)
+            yield self
+        finally:
+            self.server.should_exit = True
+            await task
