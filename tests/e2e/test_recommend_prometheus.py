@@ -83,8 +83,8 @@ def test_live_recommendations_match_those_of_the_simulated_source(
             ("ops", "agent", "agent"),
         }
     )
-    # Live, the HPAs are read from kube-state-metrics (the store keeps none yet): web's HPA scales
-    # on CPU, so its CPU requests and limits stay; db's scales on memory, so its memory stays.
+    # HPAs are read live on both sides (kube-state-metrics, and the configured simulated cluster):
+    # web's HPA scales on CPU, so its CPU requests and limits stay; db's scales on memory.
     held = {("shop", "web", "app"): "cpu", ("shop", "web", "proxy"): "cpu", ("shop", "db", "postgres"): "mem"}
     for key, expected in want.items():
         actual = got[key]
@@ -92,7 +92,7 @@ def test_live_recommendations_match_those_of_the_simulated_source(
         for name in ("cpu_request", "cpu_limit", "mem_request", "mem_limit"):
             a = actual[f"recommended_{name}"]
             if held.get(key) == name[:3]:
-                assert a == actual[f"current_{name}"], (key, name)
+                assert a == actual[f"current_{name}"] == expected[f"recommended_{name}"], (key, name)
                 continue
             b = expected[f"recommended_{name}"]
             unit = 0.001 if name.startswith("cpu") else 2**20
@@ -103,7 +103,11 @@ def test_live_recommendations_match_those_of_the_simulated_source(
     assert (web["hpa_min_replicas"], web["replicas_recommended"]) != (None, None)
     assert web["replicas_recommended"] is None and web["hpa_max_replicas"] >= web["hpa_min_replicas"] >= 1
     assert "scales on CPU utilisation" in web["explanation"]
-    assert want[("shop", "web", "app")]["hpa_min_replicas"] is None  # the store knows no HPAs
+    want_web = want[("shop", "web", "app")]
+    assert (want_web["hpa_min_replicas"], want_web["hpa_max_replicas"]) == (
+        web["hpa_min_replicas"],
+        web["hpa_max_replicas"],
+    )
 
 
 def test_recommend_from_a_prometheus_url_needs_no_database(

@@ -241,7 +241,7 @@ async def _from_store(
 async def _live_hpas(
     settings: KubecapSettings, clusters: Sequence[ClusterSettings], until: date | None
 ) -> dict[WorkloadRef, HpaInfo]:
-    """The HPAs of each cluster at the end of the last day collected (the store keeps none yet)."""
+    """The HPAs of each cluster at the end of the last day collected (HPAs are read live, never stored)."""
     found: dict[WorkloadRef, HpaInfo] = {}
     async with wiring.store(settings) as store:
         for cluster in clusters:
@@ -349,7 +349,20 @@ def recommend(
             saved = False
     else:
         settings = load_settings(config, database_url=database_url)
-        recs = run(_from_store(settings, job, engine, selection, until=last_day, window=window, save=save))
+        # HPAs are configuration, not history: ask each configured cluster for its current ones.
+        configured = [c for c in settings.clusters if cluster is None or c.name == cluster]
+        known = run(_live_hpas(settings, configured, last_day)) if configured else None
+        if not configured:
+            err.print(
+                "note: no cluster is configured, so HPAs are unknown and a request an HPA scales on may be changed;"
+                " pass --config with the cluster's Prometheus to keep them",
+                highlight=False,
+            )
+        recs = run(
+            _from_store(
+                settings, job, engine, selection, until=last_day, window=window, save=save, hpas=known
+            )
+        )
         saved = save
     FORMATTERS[output.value](recs, sys.stdout, Options(explain=explain, patch_replicas=patch_replicas))
     err.print(_summary(recs, saved), highlight=False)
