@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, control, ops, recommend, usage, webhook
+from kubecap.cli import admin, control, demo, ops, recommend, usage, webhook
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -35,7 +35,7 @@ app.add_typer(notify_app, name="notify")
 
 app.command("collect")(usage.collect_command)
 app.command("report")(usage.report_command)
-app.command("demo")(usage.demo_command)
+app.command("demo")(demo.demo_command)
 app.command("recommend")(recommend.recommend_command())
 app.command("idle-nodes")(recommend.idle_nodes_command())
 app.command("version")(admin.version_command)

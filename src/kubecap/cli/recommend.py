@@ -255,6 +255,22 @@ async def _live_hpas(
     return found
 
 
+def recommend_all(settings: KubecapSettings, strategy: str = "kubecap") -> list[Recommendation]:
+    """Recommendations for everything in the store with a strategy's defaults (HPAs read live), saved."""
+    job = Job(default_registry().get(strategy), default_registry().get(strategy).settings_model())
+    known = run(_live_hpas(settings, list(settings.clusters), None)) if settings.clusters else None
+    return run(
+        _from_store(
+            settings, job, EngineSettings(), Selection(), until=None, window=None, save=True, hpas=known
+        )
+    )
+
+
+def print_recommendations(recs: Sequence[Recommendation], output: str = "table") -> None:
+    FORMATTERS[output](recs, sys.stdout, Options(explain=False, patch_replicas=False))
+    err.print(_summary(recs, True), highlight=False)
+
+
 def _summary(recs: Sequence[Recommendation], saved: bool) -> str:
     changed = sum(1 for r in recs if r.changed)
     short = sum(1 for r in recs if r.status is Status.NOT_ENOUGH_DATA)

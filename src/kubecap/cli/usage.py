@@ -1,12 +1,10 @@
-"""Commands of the usage history: collect, report, demo."""
+"""Commands of the usage history: collect and report."""
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -144,19 +142,3 @@ def print_report(
     if not rows:
         raise ConfigError(f"no usage rows for window {chosen!r}: pick a collected window with --window")
     FORMATTERS[output.value](rows, sys.stdout)
-
-
-def demo_command(
-    days: Annotated[int, typer.Option(min=1, max=30, help="Days of simulated history to collect.")] = 14,
-    output: FormatOption = ReportFormat.table,
-) -> None:
-    """Collect the bundled demo cluster (real traces) into a temporary SQLite file and report it."""
-    with tempfile.TemporaryDirectory(prefix="kubecap-demo-") as tmp:
-        overrides: dict[str, Any] = {
-            "database_url": f"sqlite:///{Path(tmp) / 'demo.db'}",
-            "clusters": [wiring.demo_cluster()],
-        }
-        settings = load_settings(None, **overrides)
-        for collected in run(collect_clusters(settings, list(settings.clusters), days, force=False)):
-            print_collection(collected)
-        print_report(settings, cluster=None, window=None, namespace=None, output=output)
