@@ -124,7 +124,7 @@ async def test_batched_not_per_workload(simulated_prometheus: SimulatedPrometheu
     async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
         usage = await source(client, "contract").window_usage(window)
     assert len(usage.profiles) == 4
-    assert usage.queries == 9  # presence, series count, owners, then 6 figure queries for the whole cluster
+    assert usage.queries == 8  # the inventory, the owners, then 6 figure queries for the whole cluster
 
 
 async def test_a_cluster_label_matching_nothing_is_named(simulated_prometheus: SimulatedPrometheus) -> None:

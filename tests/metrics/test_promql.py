@@ -34,8 +34,7 @@ def all_queries(cat: Catalogue) -> dict[str, str]:
         "resources": cat.resources(SHAPE),
         "throttling": cat.throttling(SHAPE),
         "restarts": cat.restarts(SHAPE),
-        "container_series_by_namespace": cat.container_series_by_namespace(SHAPE),
-        "present_series": cat.present_series(SHAPE, [*REQUIRED_SERIES, *OPTIONAL_SERIES]),
+        "inventory": cat.inventory(3_599_999, [*REQUIRED_SERIES, *OPTIONAL_SERIES]),
         "nodes": cat.nodes(SHAPE),
     }
 

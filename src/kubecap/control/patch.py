@@ -16,16 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecap.control.review import ContainerView, ObjectView
-from kubecap.domain.control import ContainerSpec, same_quantity
-from kubecap.domain.quantity import QuantityError, parse_quantity
+from kubecap.domain.control import ContainerSpec, quantity_value, same_quantity
+from kubecap.domain.quantity import QuantityError
 
 PARTS = ("requests", "limits")
 Op = dict[str, Any]
 
 
+def _escaped(part: str | int) -> str:
+    text = str(part)
+    if "~" in text or "/" in text:
+        return text.replace("~", "~0").replace("/", "~1")
+    return text
+
+
 def pointer(*parts: str | int) -> str:
     """A JSON pointer (RFC 6901): '~' is written '~0' and '/' is written '~1' in each part."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "".join(["/" + _escaped(p) for p in parts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ def _strings(value: Any) -> dict[str, Any]:
 def _less(a: Any, b: Any) -> bool:
     """a < b by quantity value; False when either does not parse."""
     try:
-        return parse_quantity(a) < parse_quantity(b) and not same_quantity(a, b)
+        return quantity_value(a) < quantity_value(b) and not same_quantity(a, b)
     except (QuantityError, TypeError, AttributeError):
         return False
 

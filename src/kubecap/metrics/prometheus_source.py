@@ -25,8 +25,18 @@ from kubecap.domain.window import DAY, DailyWindow
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import MissingSeriesError
 from kubecap.metrics.nodes import POOL_LABELS, node_days_from_samples, node_rows
-from kubecap.metrics.promql import OPTIONAL_SERIES, REQUIRED_SERIES, Catalogue, Scope, WindowShape
+from kubecap.metrics.promql import (
+    NAMESPACE_CONTAINERS,
+    OPTIONAL_SERIES,
+    REQUIRED_SERIES,
+    Catalogue,
+    Scope,
+    WindowShape,
+)
 from kubecap.ports import NodeWindowUsage, WindowUsage
+
+INVENTORY_SPAN_MS = 3_600_000 - 1
+"""The part of a window read first to see which series exist: its last hour."""
 
 PodKey = tuple[str, str, str]  # namespace, pod, container
 _KIND_OF_LABEL = {
@@ -88,10 +98,11 @@ class PrometheusUsageSource:
         step = self._day_step_s if window.name == DAY else self._step_s
         shape = WindowShape(range_ms=window.seconds * 1000, step_s=step)
         sent_before = self._client.queries_sent
-        warnings = await self._check_series(window, shape)
+        present, sizes = await self._inventory(window)
+        warnings = await self._check_series(window, present)
         if warnings is None:
             return WindowUsage([], self._client.queries_sent - sent_before, ["no series in this window"])
-        chunks = await self._chunks(window, shape)
+        chunks = self._chunks(sizes)
         parts = await asyncio.gather(*(self._chunk_rows(window, shape, Catalogue(scope)) for scope in chunks))
         profiles = [p for part in parts for p in part]
         return WindowUsage(profiles, self._client.queries_sent - sent_before, warnings)
@@ -112,15 +123,42 @@ class PrometheusUsageSource:
         return hpas_from(self._cluster, samples)
 
     # -- checks and chunking ------------------------------------------------------------
-    async def _check_series(self, window: DailyWindow, shape: WindowShape) -> list[str] | None:
-        """Warnings for optional series that are absent; None when the window has no data at all."""
+    async def _inventory(self, window: DailyWindow) -> tuple[set[str], dict[str, int]]:
+        """Metrics present in the window and container series per namespace.
+
+        The last hour of the window is read first: for a day of a big cluster that is 24 times
+        fewer samples to scan. Only what looks missing there is looked for in the whole window
+        (absent series cost nothing to scan), so the answer is the same as a whole-window scan's.
+        """
         wanted = [*REQUIRED_SERIES, *OPTIONAL_SERIES]
-        query = Catalogue(self._scope).present_series(shape, wanted)
-        present = {s.labels.get("metric", "") for s in await self._client.instant(query, window.end)}
+        full_ms = window.seconds * 1000 - 1
+        present, sizes = await self._read_inventory(window, min(full_ms, INVENTORY_SPAN_MS), wanted)
+        missing = [m for m in wanted if m not in present]
+        if missing and full_ms > INVENTORY_SPAN_MS:
+            more, full_sizes = await self._read_inventory(window, full_ms, missing)
+            present |= more
+            if "container_memory_working_set_bytes" in more:
+                sizes = full_sizes
+        return present, sizes
+
+    async def _read_inventory(
+        self, window: DailyWindow, span_ms: int, metrics: Sequence[str]
+    ) -> tuple[set[str], dict[str, int]]:
+        samples = await self._client.instant(Catalogue(self._scope).inventory(span_ms, metrics), window.end)
+        present = {s.labels.get("metric", "") for s in samples} - {NAMESPACE_CONTAINERS}
+        sizes = {
+            s.labels.get("namespace", ""): int(s.value)
+            for s in samples
+            if s.labels.get("metric") == NAMESPACE_CONTAINERS
+        }
+        return present, sizes
+
+    async def _check_series(self, window: DailyWindow, present: set[str]) -> list[str] | None:
+        """Warnings for optional series that are absent; None when the window has no data at all."""
         missing = [m for m in REQUIRED_SERIES if m not in present]
         if len(missing) == len(REQUIRED_SERIES) and not present:
             if self._scope.matchers:
-                unscoped = Catalogue().present_series(shape, list(REQUIRED_SERIES))
+                unscoped = Catalogue().inventory(window.seconds * 1000 - 1, list(REQUIRED_SERIES))
                 if await self._client.instant(unscoped, window.end):
                     label = ", ".join(str(m) for m in self._scope.matchers)
                     raise MissingSeriesError(
@@ -136,12 +174,8 @@ class PrometheusUsageSource:
             )
         return [f"no {name} series: {hint}" for name, hint in OPTIONAL_SERIES.items() if name not in present]
 
-    async def _chunks(self, window: DailyWindow, shape: WindowShape) -> list[Scope]:
+    def _chunks(self, sizes: Mapping[str, int]) -> list[Scope]:
         """The scopes to query: the whole cluster, or namespace groups under the series budget."""
-        query = Catalogue(self._scope).container_series_by_namespace(shape)
-        sizes = {
-            s.labels.get("namespace", ""): int(s.value) for s in await self._client.instant(query, window.end)
-        }
         if sum(sizes.values()) <= self._budget:
             return [self._scope]
         return [self._scope.with_namespaces(group) for group in pack_namespaces(sizes, self._budget)]

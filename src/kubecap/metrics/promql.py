@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES
 
+NAMESPACE_CONTAINERS = "namespace_containers"
+"""The ``metric`` label of the inventory's per-namespace container counts."""
+
 READY_REPLICAS = {
     "kube_deployment_status_replicas_ready": "deployment",
     "kube_statefulset_status_replicas_ready": "statefulset",
@@ -288,16 +291,18 @@ class Catalogue:
         )
         return self._union(parts)
 
-    def container_series_by_namespace(self, shape: WindowShape) -> str:
-        """How many container memory series each namespace had in the window (for chunking)."""
-        selector = self.scope.selector("container_memory_working_set_bytes", *_real_container())
-        return f"count by (namespace) (count_over_time({selector}[{duration(shape.range_ms - 1)}]))"
-
-    def present_series(self, shape: WindowShape, metrics: Iterable[str]) -> str:
-        """Which of ``metrics`` have any series in the window (one sample per present metric)."""
-        span = duration(shape.range_ms - 1)
+    def inventory(self, span_ms: int, metrics: Iterable[str]) -> str:
+        """Which of ``metrics`` have series in the ``span_ms`` before the evaluation time (one sample each,
+        labelled ``metric``), and how many container series each namespace has there (for chunking,
+        labelled ``metric="namespace_containers"``)."""
+        span = f"[{duration(span_ms)}]"
+        containers = self.scope.selector("container_memory_working_set_bytes", *_real_container())
         parts = [
-            f'label_replace(count(count_over_time({self.scope.selector(m)}[{span}])), "metric", "{m}", "", "")'
+            f'label_replace(count(count_over_time({self.scope.selector(m)}{span})), "metric", "{m}", "", "")'
             for m in metrics
         ]
+        parts.append(
+            f"label_replace(count by (namespace) (count_over_time({containers}{span})),"
+            f' "metric", "{NAMESPACE_CONTAINERS}", "", "")'
+        )
         return self._union(parts)

@@ -7,12 +7,14 @@ to read the change with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kubecap.domain.audit import AuditEvent
 from kubecap.domain.control import (
     ContainerSpec,
     ControlSpec,
@@ -24,8 +26,14 @@ from kubecap.domain.control import (
     Unmanaged,
 )
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
-from kubecap.store.schema import ControlRevisionRow, ControlSpecRow, ControlSpecVersionRow, NamespacePolicyRow
-from kubecap.store.upsert import insert
+from kubecap.store.schema import (
+    AuditEventRow,
+    ControlRevisionRow,
+    ControlSpecRow,
+    ControlSpecVersionRow,
+    NamespacePolicyRow,
+)
+from kubecap.store.upsert import chunks, insert
 
 _REVISION_ID = 1
 
@@ -257,3 +265,26 @@ async def remove_policy(connection: AsyncConnection, cluster: str, namespace: st
         )
     )
     return bool(result.rowcount)
+
+
+async def record_audits(connection: AsyncConnection, events: Sequence[AuditEvent]) -> None:
+    """Many audit events in one multi-row insert (the webhook's batches; audit_repo.record does one)."""
+    if not events:
+        return
+    rows = [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "cluster": e.cluster,
+            "target": e.target,
+            "result": e.result.value,
+            "before": e.before,
+            "after": e.after,
+            "request_id": e.request_id,
+            "message": e.message,
+        }
+        for e in events
+    ]
+    for chunk in chunks(rows, 500):
+        await connection.execute(insert(connection, AuditEventRow), list(chunk))

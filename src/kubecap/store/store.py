@@ -432,8 +432,7 @@ class Store:
     async def record_audits(self, events: Sequence[AuditEvent]) -> int:
         """Record many audit events in one transaction (the webhook's batches)."""
         async with self._transaction(f"recording {len(events)} audit events") as c:
-            for event in events:
-                await audit_repo.record(c, event)
+            await control_repo.record_audits(c, events)
         return len(events)
 
     # --- nodes (revision 0005): daily node figures, written by save_window with their day -------

@@ -58,8 +58,8 @@ class Shapes:
         return self.values[self.starts[shape] + minute % self.lengths[shape]]
 
 
-def to_minutes(series: TraceSeries, cap: float) -> npt.NDArray[np.float64] | None:
-    """The series on a one-minute grid of whole UTC days, mean 1, capped; None when under a day."""
+def to_minutes(series: TraceSeries, cap: float, quantile: float) -> npt.NDArray[np.float64] | None:
+    """The series on a one-minute grid of whole UTC days, its ``quantile`` at 1, capped; None when under a day."""
     first_midnight = -(-int(series.times[0]) // DAY_S) * DAY_S
     last_midnight = int(series.times[-1]) // DAY_S * DAY_S
     days = (last_midnight - first_midnight) // DAY_S
@@ -67,19 +67,21 @@ def to_minutes(series: TraceSeries, cap: float) -> npt.NDArray[np.float64] | Non
         return None
     grid = first_midnight + 60 * np.arange(days * MINUTES_PER_DAY, dtype=np.float64)
     values = np.interp(grid, series.times.astype(np.float64), np.maximum(series.values, 0.0))
-    mean = float(values.mean())
-    if mean <= 0:
+    level = float(np.quantile(values, quantile))
+    if level <= 0:
         return None
-    return np.minimum(values / mean, cap)
+    return np.minimum(values / level, cap)
 
 
-def shapes_from(series: Sequence[TraceSeries], names: Sequence[str], *, cap: float = 4.0) -> Shapes:
+def shapes_from(
+    series: Sequence[TraceSeries], names: Sequence[str], *, cap: float = 1.5, quantile: float = 0.95
+) -> Shapes:
     """The shapes of the named series found in ``series`` (others are skipped), in the order of ``names``."""
     by_name = {s.name: s for s in series}
     kept: list[tuple[str, npt.NDArray[np.float64]]] = []
     for name in names:
         found = by_name.get(name)
-        minutes = to_minutes(found, cap) if found is not None else None
+        minutes = to_minutes(found, cap, quantile) if found is not None else None
         if minutes is not None:
             kept.append((name, minutes))
     if not kept:

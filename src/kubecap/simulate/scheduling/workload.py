@@ -32,9 +32,9 @@ class Scenario:
     days: float = 4.0
     warmup_days: float = 1.0
     request_share: float = 0.80
-    cpu_sizes: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-    cpu_size_weights: tuple[float, ...] = (0.15, 0.25, 0.25, 0.2, 0.1, 0.05)
-    usage_median: float = 0.45
+    cpu_sizes: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
+    cpu_size_weights: tuple[float, ...] = (0.2, 0.3, 0.25, 0.17, 0.08)
+    usage_median: float = 0.7
     usage_sigma: float = 0.7
     lifetime_median_h: float = 6.0
     lifetime_sigma: float = 1.0
