@@ -169,10 +169,10 @@ async def per_workload_loop(url: str, scenario: Scenario, sample: int, days: int
                 shape = WindowShape(window.seconds * 1000, 300 if window.name == DAY else 60)
                 per_window = [
                     cat.ownership(shape),
-                    cat.cpu(shape),
-                    cat.memory(shape),
+                    *cat.cpu(shape),
+                    *cat.memory(shape),
                     cat.resources(shape),
-                    cat.throttling(shape),
+                    *cat.throttling(shape),
                     cat.restarts(shape),
                 ]
                 await asyncio.gather(*(client.instant(q, window.end) for q in per_window))

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 
 from kubecap.control.certs import make_ca, make_serving
@@ -88,14 +89,15 @@ def floor_app() -> Any:
             message = await receive()
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
-        uid = json.loads(b"".join(chunks))["request"]["uid"]
-        answer = json.dumps(
+        # The same JSON library as the webhook: the floor is what any correct webhook must do.
+        uid = orjson.loads(b"".join(chunks))["request"]["uid"]
+        answer = orjson.dumps(
             {
                 "apiVersion": "admission.k8s.io/v1",
                 "kind": "AdmissionReview",
                 "response": {"uid": uid, "allowed": True},
             }
-        ).encode()
+        )
         await send(
             {
                 "type": "http.response.start",

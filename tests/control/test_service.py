@@ -71,6 +71,12 @@ async def test_invalid_specs_are_refused_in_one_sentence_and_never_stored(
     assert await store.control_revision() == 0
 
 
+async def test_daemonsets_are_not_in_the_control_table(service: ControlService) -> None:
+    agent = WorkloadRef(CLUSTER, "shop", WorkloadKind.DAEMONSET, "agent")
+    with pytest.raises(ControlError, match="Deployments and StatefulSets only"):
+        await service.set(agent, actor="alice", replicas=1)
+
+
 async def test_set_merges_keeps_history_bumps_the_revision_and_audits(
     service: ControlService, store: Store
 ) -> None:

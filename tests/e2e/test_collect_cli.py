@@ -68,9 +68,9 @@ def test_collect_is_idempotent_and_reports(tmp_path: Path, simulated_prometheus:
     config = config_file(tmp_path, simulated_prometheus)
     first = kubecap(*COLLECT, "--config", str(config))
     assert first.returncode == 0, first.stderr
-    # 8 queries per window, one more per whole day for the nodes, and one whole-window inventory
+    # 16 queries per window, one more per whole day for the nodes, and one whole-window inventory
     # for the last night window, whose final hour lies past the end of the history.
-    assert "contract: 9 collected; 36 rows from 76 queries" in first.stderr
+    assert "contract: 9 collected; 36 rows and 12 node rows from 148 queries" in first.stderr
     assert "no node-exporter data for node(s) spare-0" in first.stderr
     assert stored(tmp_path / "kubecap.db") == (36, 9)
     assert stored_nodes(tmp_path / "kubecap.db") == (12, 3)

@@ -28,11 +28,11 @@ SHAPE = WindowShape(range_ms=5_400_000, step_s=60)
 def all_queries(cat: Catalogue) -> dict[str, str]:
     return {
         "ownership": cat.ownership(SHAPE),
-        "cpu": cat.cpu(SHAPE),
-        "memory": cat.memory(SHAPE),
+        **{f"cpu {i}": q for i, q in enumerate(cat.cpu(SHAPE))},
+        **{f"memory {i}": q for i, q in enumerate(cat.memory(SHAPE))},
         "ready_replicas": cat.ready_replicas(SHAPE),
         "resources": cat.resources(SHAPE),
-        "throttling": cat.throttling(SHAPE),
+        **{f"throttling {i}": q for i, q in enumerate(cat.throttling(SHAPE))},
         "restarts": cat.restarts(SHAPE),
         "inventory": cat.inventory(3_599_999, [*REQUIRED_SERIES, *OPTIONAL_SERIES]),
         "nodes": cat.nodes(SHAPE),

@@ -36,20 +36,20 @@ class Recorder:
         writer: WebhookWriter,
         *,
         capacity: int = 10_000,
-        batch: int = 500,
-        linger_s: float = 0.2,
+        batch: int = 64,
+        linger_s: float = 0.1,
         on_drop: Callable[[int], None] = lambda n: None,
     ) -> None:
         self._writer = writer
         self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=capacity)
         self._batch = batch
         self._linger = linger_s
+        self._pending: list[Item] = []
         self._on_drop = on_drop
         self.written = 0
         self.dropped = 0
 
     def submit(self, item: Item) -> bool:
-        return True
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -82,19 +82,24 @@ class Recorder:
             return
         self.written += len(items)
 
+    def _take(self) -> list[Item]:
+        """Everything waiting (held for the linger, and queued), at most one batch; no await inside."""
+        items, self._pending = self._pending[: self._batch], self._pending[self._batch :]
+        while len(items) < self._batch and not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
     async def drain(self) -> None:
-        """Write everything queued now (used at shutdown and by tests)."""
-        while not self._queue.empty():
-            items = [self._queue.get_nowait() for _ in range(min(self._batch, self._queue.qsize()))]
+        """Write everything waiting now (at shutdown, and in tests)."""
+        while items := self._take():
             await self._write(items)
 
     async def run(self) -> None:
         """Write batches forever (cancel to stop; call ``drain`` afterwards)."""
         while True:
-            first = await self._queue.get()
-            # Let a batch gather: one transaction per few hundred events, not one per review.
+            self._pending.append(await self._queue.get())
+            # Let a batch gather (one transaction per batch, not per review); batches stay small so
+            # that preparing one never holds the event loop for long.
             await asyncio.sleep(self._linger)
-            items = [first]
-            while len(items) < self._batch and not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            await self._write(items)
+            while items := self._take():
+                await self._write(items)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from kubecap.domain.workload import WorkloadKind
 
 API_VERSION = "admission.k8s.io/v1"
@@ -83,7 +85,7 @@ class Review:
 def decode(body: bytes) -> Review:
     """The review in ``body``, or ReviewError naming the first problem."""
     try:
-        document = json.loads(body)
+        document = orjson.loads(body)
     except (ValueError, RecursionError):
         raise ReviewError("the body is not valid JSON: send an AdmissionReview document") from None
     if not isinstance(document, dict):
@@ -249,13 +251,13 @@ def encode_response(
     response: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(list(patch), separators=(",", ":")).encode()).decode()
+        response["patch"] = base64.b64encode(orjson.dumps(list(patch))).decode()
     if warnings:
         response["warnings"] = list(warnings)
     if not allowed:
         response["status"] = {"code": code, "reason": "Forbidden", "message": message}
     review = {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
-    return json.dumps(review, separators=(",", ":")).encode()
+    return orjson.dumps(review)
 
 
 def error_body(message: str) -> bytes:

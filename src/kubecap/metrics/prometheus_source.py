@@ -187,17 +187,18 @@ class PrometheusUsageSource:
         async def figures(query: str) -> list[_Sample]:
             return list(await self._client.instant(query, window.end))
 
-        owners, cpu, memory, resources, replicas, throttling, restarts = await asyncio.gather(
-            figures(cat.ownership(shape)),
-            figures(cat.cpu(shape)),
-            figures(cat.memory(shape)),
-            figures(cat.resources(shape)),
-            figures(cat.ready_replicas(shape)),
-            figures(cat.throttling(shape)),
-            figures(cat.restarts(shape)),
+        per_pod = [
+            *cat.cpu(shape),
+            *cat.memory(shape),
+            cat.resources(shape),
+            *cat.throttling(shape),
+            cat.restarts(shape),
+        ]
+        owners, replicas, *figures_of_pods = await asyncio.gather(
+            figures(cat.ownership(shape)), figures(cat.ready_replicas(shape)), *(figures(q) for q in per_pod)
         )
         pods = pod_figures(
-            workloads_of_pods(owners), by_pod([*cpu, *memory, *resources, *throttling, *restarts])
+            workloads_of_pods(owners), by_pod([s for part in figures_of_pods for s in part])
         )
         return pool(self._cluster, window, pods, replicas_of_workloads(replicas))
 

@@ -126,8 +126,10 @@ class Catalogue:
 
     Figures are computed per pod container on the server, where each is one pass over the
     series with no join; pods are mapped to workloads and aggregated by kubecap
-    (docs/collection.md). Every query returns series labelled ``figure=...`` so one query
-    per metric family carries all of its figures.
+    (docs/collection.md). Every query returns series labelled ``figure=...``. Cheap figures of
+    a family share one query; the CPU and memory figures that each need a pass over a day of
+    usage samples are one query each, because Prometheus evaluates a query on one core and
+    separate queries spread over all of them.
     """
 
     scope: Scope = field(default_factory=Scope)
@@ -151,18 +153,18 @@ class Catalogue:
             f"(max_over_time({s.selector('kube_replicaset_owner', eq('owner_kind', 'Deployment'))}{shape.subquery}))"
         )
 
-    def cpu(self, shape: WindowShape) -> str:
-        """Per pod container: CPU quantiles, maximum and point count over the window."""
+    def cpu(self, shape: WindowShape) -> list[str]:
+        """Per pod container: CPU quantiles, maximum and point count over the window (a query each)."""
         inner = f"{self._cpu_rate('container_cpu_usage_seconds_total', shape)}{shape.subquery}"
         parts = [
             self._figure(f"quantile_over_time({q}, {inner})", f"cpu_p{round(q * 100)}") for q in CPU_QUANTILES
         ]
         parts.append(self._figure(f"max_over_time({inner})", "cpu_max"))
         parts.append(self._figure(f"count_over_time({inner})", "cpu_points"))
-        return self._union(parts)
+        return parts
 
-    def memory(self, shape: WindowShape) -> str:
-        """Per pod container: working-set quantiles, maximum and point count over the window."""
+    def memory(self, shape: WindowShape) -> list[str]:
+        """Per pod container: working-set quantiles, maximum and point count over the window (a query each)."""
         inner = (
             f"{self.scope.selector('container_memory_working_set_bytes', *_real_container())}{shape.subquery}"
         )
@@ -172,7 +174,7 @@ class Catalogue:
         ]
         parts.append(self._figure(f"max_over_time({inner})", "mem_max"))
         parts.append(self._figure(f"count_over_time({inner})", "mem_points"))
-        return self._union(parts)
+        return parts
 
     def resources(self, shape: WindowShape) -> str:
         """Per pod container: the highest CPU and memory request and limit seen."""
@@ -198,15 +200,15 @@ class Catalogue:
                 )
         return self._union(parts)
 
-    def throttling(self, shape: WindowShape) -> str:
-        """Per pod container: the sum over the points of throttled and of all CFS periods per second."""
-        return self._union(
+    def throttling(self, shape: WindowShape) -> list[str]:
+        """Per pod container: the sums over the points of throttled and of all CFS periods per second."""
+        return [
             self._figure(f"sum_over_time({self._cpu_rate(metric, shape)}{shape.subquery})", figure)
             for metric, figure in (
                 ("container_cpu_cfs_throttled_periods_total", "throttled"),
                 ("container_cpu_cfs_periods_total", "periods"),
             )
-        )
+        ]
 
     def restarts(self, shape: WindowShape) -> str:
         """Per pod container: the restart increase, and whether a termination was an OOM kill."""
