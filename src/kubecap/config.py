@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kubecap.domain.window import PeakWindow, WindowError, parse_timezone
 from kubecap.errors import ConfigError
+from kubecap.scheduling.settings import ExtenderSettings, NodeLoadSettings, TaintSettings
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
@@ -276,6 +277,31 @@ class WebhookSettings(_Strict):
     renew_before_days: int = Field(30, ge=1, le=365)
 
 
+class ApiSettings(_Strict):
+    """`kubecap serve`: where the API and the UI listen, and how logins and sessions behave."""
+
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 in a pod)")
+    port: int = Field(8080, ge=0, le=65535, description="port to listen on (0: any free port)")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="how long a browser session lasts")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookies: auto means when the request came over HTTPS"
+    )
+    login_attempts: int = Field(5, ge=1, description="failed logins allowed per user and address per window")
+    login_window_seconds: int = Field(300, ge=1, description="the window of login_attempts")
+    admin_username: str = Field("admin", min_length=1, max_length=64, description="the first run's admin")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies whose X-Forwarded-Proto/For headers are trusted"
+    )
+
+
+class SchedulingSettings(_Strict):
+    """Load-aware scheduling: node load, the extender (`kubecap extender`) and the auto-taint controller."""
+
+    node_load: NodeLoadSettings = Field(default_factory=NodeLoadSettings)
+    extender: ExtenderSettings = Field(default_factory=ExtenderSettings)
+    taints: TaintSettings = Field(default_factory=TaintSettings)
+
+
 class Settings(BaseSettings):
     """Everything kubecap is configured with."""
 
@@ -291,6 +317,8 @@ class Settings(BaseSettings):
     clusters: list[ClusterSettings] = Field(default_factory=list)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
 
     @model_validator(mode="after")
     def _clusters(self) -> Settings:

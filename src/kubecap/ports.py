@@ -15,6 +15,7 @@ from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.node import NodeUsage
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow
+from kubecap.domain.workload import WorkloadRef
 
 
 @dataclass(slots=True)
@@ -48,6 +49,11 @@ class UsageSource(Protocol):
 
     async def window_usage(self, window: DailyWindow) -> WindowUsage:
         """Profiles of every workload container in ``window``; the window must have ended."""
+        ...
+
+    async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
+        """Each workload's labels seen in ``window``, keyed as kube-state-metrics writes them
+        (sanitised, without ``label_``; see domain/labels.py). Configuration, read live like HPAs."""
         ...
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:

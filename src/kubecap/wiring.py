@@ -22,6 +22,9 @@ from kubecap.metrics.simulated import Scenario, SimulatedSource, demo_scenario, 
 from kubecap.ports import UsageSource
 
 if TYPE_CHECKING:  # the webhook's modules load a server stack: imported where used
+    from fastapi import FastAPI
+
+    from kubecap.api.context import ApiContext
     from kubecap.control.install import InstallOptions
     from kubecap.control.server import (
         AnnotationsLookup,
@@ -234,3 +237,131 @@ def webhook_server(
         ],
     )
     return WebhookServer(app, tls, sock or listening_socket(hook.host, hook.port)), webhook
+
+
+# --- the API and the UI (issue 6) ------------------------------------------------------------
+
+
+def api_context(settings: Settings, store: store_module.Store) -> ApiContext:
+    """The services the API's routers and the UI's pages share, over one open store."""
+    from kubecap.api.context import ApiContext
+
+    return ApiContext.build(settings, store)
+
+
+def api_app(ctx: ApiContext, *, ui: bool = True) -> FastAPI:
+    """The FastAPI app over ``ctx``, with the NiceGUI pages mounted on it when ``ui``."""
+    from kubecap.api.app import create_app
+
+    app = create_app(ctx)
+    if ui:
+        from kubecap.ui.app import mount
+
+        mount(app, ctx)
+    return app
+
+
+# --- load-aware scheduling (issue 7) ---------------------------------------------------------
+
+if TYPE_CHECKING:  # the extender loads a server stack: imported where used
+    from collections.abc import Callable
+
+    from kubecap.cluster.port import ClusterPort
+    from kubecap.config import SchedulingSettings
+    from kubecap.scheduling.extender import Extender
+    from kubecap.scheduling.nodeload import NodeLoadCache, StepListener
+    from kubecap.scheduling.taints import AuditLog, NotificationSink, TaintController
+
+
+def prometheus_cluster(settings: Settings, name: str | None) -> ClusterSettings:
+    """The cluster whose node load is read: the named one, or the only one; it needs a Prometheus."""
+    clusters = settings.cluster(name)
+    if len(clusters) != 1:
+        names = ", ".join(c.name for c in clusters) or "none configured"
+        raise ConfigError(
+            f"node load is read for one cluster at a time (configured: {names}): choose one with --cluster, "
+            "or set prometheus_url for a cluster named 'default'"
+        )
+    cluster = clusters[0]
+    if cluster.prometheus is None:
+        raise ConfigError(
+            f"cluster {cluster.name!r} has no Prometheus: node load comes from node-exporter series, so set "
+            f"clusters[{cluster.name}].prometheus.url"
+        )
+    return cluster
+
+
+@asynccontextmanager
+async def node_load_cache(
+    cluster: ClusterSettings,
+    scheduling: SchedulingSettings,
+    *,
+    on_step: StepListener | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[NodeLoadCache]:
+    """The node-load cache of ``cluster`` over its Prometheus (not yet refreshed)."""
+    from kubecap.scheduling.nodeload import NodeLoadCache, NodeLoadReader, utc_now
+    from kubecap.scheduling.policy import LoadPolicy
+
+    if cluster.prometheus is None:
+        raise ConfigError(f"cluster {cluster.name!r} has no Prometheus: set its prometheus.url")
+    policy = LoadPolicy.from_settings(scheduling.extender, scheduling.node_load)
+    window = max(
+        scheduling.node_load.recent_binding_seconds, *(r.window_seconds for r in scheduling.extender.hot_value)
+    )
+    async with PrometheusClient(prometheus_options(cluster.prometheus)) as client:
+        reader = NodeLoadReader(
+            client,
+            scheduling.node_load,
+            cluster_label=cluster.cluster_label,
+            estimator=policy.estimator,
+            recent_window_s=window,
+        )
+        yield NodeLoadCache(reader, scheduling.node_load, clock=clock or utc_now, on_step=on_step)
+
+
+def extender(
+    snapshot_of: Callable[[], Any],
+    scheduling: SchedulingSettings,
+    *,
+    clock: Callable[[], datetime],
+    learn: Callable[[list[Any]], None] | None = None,
+    registry: Any = None,
+) -> Extender:
+    """The extender app over a snapshot source (usually ``cache.snapshot``); metrics go to ``registry``."""
+    from kubecap.scheduling.extender import build_extender
+    from kubecap.scheduling.policy import LoadPolicy
+
+    policy = LoadPolicy.from_settings(scheduling.extender, scheduling.node_load)
+    return build_extender(snapshot_of, policy, clock=clock, learn=learn, registry=registry)
+
+
+def taint_controller(
+    cluster: ClusterPort,
+    snapshot_of: Callable[[], Any],
+    scheduling: SchedulingSettings,
+    *,
+    registry: Any,
+    holder: str,
+    clock: Callable[[], datetime],
+    audit: AuditLog | None,
+    notifier: NotificationSink | None,
+) -> TaintController:
+    """The auto-taint controller for ``cluster`` (metrics into ``registry``)."""
+    from datetime import timedelta
+
+    from kubecap.scheduling.metrics import TaintMetrics
+    from kubecap.scheduling.taints import TaintController
+
+    hot = tuple((timedelta(seconds=r.window_seconds), r.count) for r in scheduling.extender.hot_value)
+    return TaintController(
+        cluster,
+        snapshot_of,
+        scheduling.taints,
+        metrics=TaintMetrics(registry),
+        holder=holder,
+        clock=clock,
+        audit=audit,
+        notifier=notifier,
+        hot_rules=hot,
+    )

@@ -232,3 +232,21 @@ def test_quantities_written_from_recommendations_are_exact() -> None:
     assert memory_quantity(1000) == "1000"
     spec = container_from_resources("app", Resources(1.0, 2.5, None, 3 * 2**30))
     assert spec == ContainerSpec("app", {"cpu": "1", "memory": None}, {"cpu": "2500m", "memory": "3Gi"})
+
+
+async def test_approve_reads_the_stored_recommendations(service: ControlService, store: Store) -> None:
+    day = date(2026, 11, 22)
+    window = windows_of_day(day, [PeakWindow.parse("10:00-11:30")], UTC)[0]
+    await store.save_window(CLUSTER, window, WindowUsage([UsageProfile(WEB, "app", day, window.name)]))
+    await store.save_recommendations([recommendation("app", Resources(0.25, None, 256 * 2**20, 512 * 2**20))])
+    stored = await store.recommendations(cluster=CLUSTER, strategy="kubecap")
+    changes, _ = await service.approve(stored)
+    applied = await service.apply(changes, action="control.approve", actor="alice", reason="approved")
+    assert [str(c.ref) for c in applied] == [str(WEB)]
+    spec = await service.spec(WEB)
+    assert spec.replicas == 3 and spec.container("app") == ContainerSpec(
+        "app", {"cpu": "250m", "memory": "256Mi"}, {"cpu": None, "memory": "512Mi"}
+    )
+    assert [e.action for e in await store.audit_events(AuditFilter(action="control.approve"))] == [
+        "control.approve"
+    ]

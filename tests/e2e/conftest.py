@@ -38,6 +38,7 @@ namespaces:
       replicas: 3
       rollouts: ["2026-10-26T10:40"]
       hpa: {min: 2, max: 6, cpu: 70}
+      labels: {app: web, app.kubernetes.io/part-of: shop}
       containers:
         - name: app
           requests: {cpu: 250m, memory: 256Mi}
@@ -53,6 +54,7 @@ namespaces:
       replicas: 2
       pool: db
       hpa: {min: 2, max: 3, memory: 80, other: queue_depth}
+      labels: {app: db, tier: data}
       containers:
         - name: postgres
           requests: {cpu: "1", memory: 1Gi}

@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 
 from kubecap.domain.hpa import HpaMetric
+from kubecap.domain.labels import LabelSelector
 from kubecap.domain.node import NodeUsage
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow, windows_of_day
@@ -92,6 +93,25 @@ async def test_hpas_match_the_simulated_ones(simulated_prometheus: SimulatedProm
     assert web.scales_on(HpaMetric.CPU) and not web.scales_on(HpaMetric.MEMORY)
     assert db.workload.kind.value == "StatefulSet" and db.target_memory_utilization == 0.8
     assert db.metrics == {HpaMetric.MEMORY, HpaMetric.OTHER}
+
+
+async def test_workload_labels_match_the_simulated_ones(simulated_prometheus: SimulatedPrometheus) -> None:
+    simulated = SimulatedSource(simulated_prometheus.contract)
+    window = contract_windows(simulated_prometheus)[-1]
+    async with PrometheusClient(PrometheusOptions(url=simulated_prometheus.url, retries=0)) as client:
+        seen = await source(client, "contract").workload_labels(window)
+    assert seen == await simulated.workload_labels(window)
+    by_name = {ref.name: labels for ref, labels in seen.items()}
+    assert by_name == {
+        "web": {"app": "web", "app_kubernetes_io_part_of": "shop"},
+        "db": {"app": "db", "tier": "data"},
+        "agent": {},
+    }
+    assert [
+        n
+        for n, labels in by_name.items()
+        if LabelSelector.parse("app.kubernetes.io/part-of=shop").matches(labels)
+    ] == ["web"]
 
 
 async def test_a_rollout_inside_a_window_keeps_one_row_per_workload(

@@ -123,3 +123,46 @@ def test_recommend_from_a_prometheus_url_needs_no_database(
     assert "apiVersion: apps/v1" in done.stdout
     # No database was created, neither the default one nor in the working directory.
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_label_selector_picks_workloads_by_their_live_labels(
+    simulated_prometheus: SimulatedPrometheus, tmp_path: Path
+) -> None:
+    live_config = tmp_path / "live.yaml"
+    live_config.write_text(
+        "clusters:"
+        + CLUSTER
+        + f"    prometheus: {{url: '{simulated_prometheus.url}'}}\n    cluster_label: {{cluster: contract}}\n"
+    )
+    # The contract scenario labels web {app: web, app.kubernetes.io/part-of: shop} and db {app: db, tier: data}.
+    picked = kubecap(
+        "recommend", "--config", str(live_config), "--live", *HISTORY, "-f", "json",
+        "-l", "app.kubernetes.io/part-of=shop",
+    )  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert {(r["workload"], r["container"]) for r in json.loads(picked.stdout)} == {
+        ("web", "app"),
+        ("web", "proxy"),
+    }
+
+    scenario = tmp_path / "contract.yaml"
+    scenario.write_text(CONTRACT_YAML)
+    stored_config = tmp_path / "stored.yaml"
+    stored_config.write_text(
+        f"database_url: sqlite:///{tmp_path / 'k.db'}\nclusters:" + CLUSTER + f"    simulated: {scenario}\n"
+    )
+    assert kubecap("collect", "--config", str(stored_config), *HISTORY).returncode == 0
+    stored = kubecap(
+        "recommend", "--config", str(stored_config), *HISTORY, "-f", "json", "-l", "app in (db),tier"
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert {r["workload"] for r in json.loads(stored.stdout)} == {"db"}
+
+    nothing = kubecap("recommend", "--config", str(stored_config), *HISTORY, "-l", "app=nope")
+    assert nothing.returncode == 3 and "labels matching 'app=nope'" in nothing.stderr
+    bad = kubecap("recommend", "--config", str(stored_config), *HISTORY, "-l", "app=(web")
+    assert bad.returncode == 2 and "write it as kubectl does" in bad.stderr and "Traceback" not in bad.stderr
+    unconfigured = kubecap(
+        "recommend", "--database-url", f"sqlite:///{tmp_path / 'k.db'}", *HISTORY, "-l", "app=db"
+    )
+    assert unconfigured.returncode == 2 and "--selector needs the workloads' labels" in unconfigured.stderr

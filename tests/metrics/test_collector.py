@@ -10,6 +10,7 @@ import pytest
 
 from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.window import DailyWindow, PeakWindow
+from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import PrometheusUnreachable
 from kubecap.metrics.collector import Outcome, collect, plan_windows
 from kubecap.metrics.simulated import SimulatedSource, scenario_from_yaml
@@ -56,6 +57,9 @@ class FailingAfter:
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         return await self._source.hpas(window)
+
+    async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
+        return await self._source.workload_labels(window)
 
 
 @pytest.fixture

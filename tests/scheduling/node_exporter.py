@@ -66,7 +66,14 @@ class History:
     def times(self) -> npt.NDArray[np.float64]:
         return np.arange(self.start, self.end + self.step / 2, self.step, dtype=np.float64)
 
-    def add(self, name: str, kind: str, labels: dict[str, str], times: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> None:
+    def add(
+        self,
+        name: str,
+        kind: str,
+        labels: dict[str, str],
+        times: npt.NDArray[np.float64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
         self.series.append(Series(name, kind, labels, times, values))
 
     def node_exporter(self, node: ExporterNode) -> None:
@@ -80,13 +87,31 @@ class History:
                 rate = (1.0 - cpu) * share if mode in modes else cpu * share
                 counter = 1000.0 + np.concatenate([[0.0], np.cumsum(rate[:-1] * self.step)])
                 self.add(
-                    "node_cpu_seconds_total", "counter", {**node.labels, "cpu": str(index), "mode": mode}, times, counter
+                    "node_cpu_seconds_total",
+                    "counter",
+                    {**node.labels, "cpu": str(index), "mode": mode},
+                    times,
+                    counter,
                 )
         memory = np.clip(node.memory(times), 0.0, 1.0)
-        self.add("node_memory_MemTotal_bytes", "gauge", dict(node.labels), times, np.full(times.shape, node.memory_bytes))
-        self.add("node_memory_MemAvailable_bytes", "gauge", dict(node.labels), times, (1.0 - memory) * node.memory_bytes)
+        self.add(
+            "node_memory_MemTotal_bytes",
+            "gauge",
+            dict(node.labels),
+            times,
+            np.full(times.shape, node.memory_bytes),
+        )
+        self.add(
+            "node_memory_MemAvailable_bytes",
+            "gauge",
+            dict(node.labels),
+            times,
+            (1.0 - memory) * node.memory_bytes,
+        )
 
-    def gauge(self, name: str, labels: dict[str, str], value: float | Profile, since: float | None = None) -> None:
+    def gauge(
+        self, name: str, labels: dict[str, str], value: float | Profile, since: float | None = None
+    ) -> None:
         times = self.times
         if since is not None:
             times = times[times >= since]
@@ -126,7 +151,9 @@ class History:
 
 def node_info(history: History, cluster: dict[str, str], nodes: Iterable[tuple[str, str]]) -> None:
     for name, ip in nodes:
-        history.gauge("kube_node_info", {**cluster, "node": name, "internal_ip": ip, "kernel_version": "6.1.0"}, 1.0)
+        history.gauge(
+            "kube_node_info", {**cluster, "node": name, "internal_ip": ip, "kernel_version": "6.1.0"}, 1.0
+        )
 
 
 def scheduled_pod(
@@ -146,9 +173,15 @@ def scheduled_pod(
     history.gauge("kube_pod_info", {**base, "node": node, "host_ip": "", "pod_ip": ""}, 1.0, since=at)
     for resource, value in requests:
         history.gauge(
-            "kube_pod_container_resource_requests", {**base, "container": "app", "resource": resource}, value, since=at
+            "kube_pod_container_resource_requests",
+            {**base, "container": "app", "resource": resource},
+            value,
+            since=at,
         )
     for resource, value in limits:
         history.gauge(
-            "kube_pod_container_resource_limits", {**base, "container": "app", "resource": resource}, value, since=at
+            "kube_pod_container_resource_limits",
+            {**base, "container": "app", "resource": resource},
+            value,
+            since=at,
         )

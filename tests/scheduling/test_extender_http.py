@@ -40,7 +40,9 @@ SNAPSHOT = LoadSnapshot(
     nodes={
         "node-a": NodeLoad("node-a", _resource(0.20), _resource(0.30), cpu_cores=8, memory_bytes=32 * 2**30),
         "node-b": NodeLoad("node-b", _resource(0.80), _resource(0.30), cpu_cores=8, memory_bytes=32 * 2**30),
-        "node-c": NodeLoad("node-c", _resource(0.50, hour=0.60), _resource(0.40), cpu_cores=8, memory_bytes=32 * 2**30),
+        "node-c": NodeLoad(
+            "node-c", _resource(0.50, hour=0.60), _resource(0.40), cpu_cores=8, memory_bytes=32 * 2**30
+        ),
     },
 )
 
@@ -94,7 +96,10 @@ async def test_filter_in_the_nodes_form_returns_the_objects_and_learns_addresses
     result = (await running.post("filter", body)).json()
     assert result["NodeNames"] is None
     assert [n["metadata"]["name"] for n in result["Nodes"]["items"]] == ["node-a"]
-    assert result["Nodes"]["items"][0]["status"]["addresses"][0] == {"type": "InternalIP", "address": "10.0.0.1"}
+    assert result["Nodes"]["items"][0]["status"]["addresses"][0] == {
+        "type": "InternalIP",
+        "address": "10.0.0.1",
+    }
     assert result["FailedNodes"] == {"node-b": "kubecap: node is loaded: cpu avg_5m 0.80 > 0.65"}
     assert NodeIdentity("node-a", ("10.0.0.1", "node-a")) in running.learned
 
@@ -118,14 +123,19 @@ async def test_prioritize_in_the_nodes_form(running: Running) -> None:
 async def test_daemonset_pods_pass_everywhere(running: Running) -> None:
     result = (await running.post("filter", names_form(["node-a", "node-b"], DAEMONSET_POD))).json()
     assert result["NodeNames"] == ["node-a", "node-b"] and result["FailedNodes"] == {}
-    assert _sample(await running.metrics(), "kubecap_extender_requests_total", verb="filter", outcome="skipped") == 1
+    assert (
+        _sample(await running.metrics(), "kubecap_extender_requests_total", verb="filter", outcome="skipped")
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
     "body",
     [b"", b"not json", b"[]", b'{"Pod": null, "NodeNames": ["a"]}', b'{"Pod": {"metadata": {"name": "p"}}}'],
 )
-async def test_malformed_requests_get_a_json_error_and_the_server_goes_on(running: Running, body: bytes) -> None:
+async def test_malformed_requests_get_a_json_error_and_the_server_goes_on(
+    running: Running, body: bytes
+) -> None:
     response = await running.post("filter", body)
     assert response.status_code == 200  # kube-scheduler reads Error only from a 200
     result = response.json()
@@ -151,14 +161,20 @@ async def test_metrics_count_decisions_and_time_them(running: Running) -> None:
     assert _sample(metrics, "kubecap_extender_node_decisions_total", verb="filter", decision="passed") == 2
     assert _sample(metrics, "kubecap_extender_node_decisions_total", verb="filter", decision="filtered") == 1
     assert _sample(metrics, "kubecap_extender_node_decisions_total", verb="filter", decision="no_data") == 1
-    assert _sample(metrics, "kubecap_extender_node_decisions_total", verb="prioritize", decision="scored") == 1
+    assert (
+        _sample(metrics, "kubecap_extender_node_decisions_total", verb="prioritize", decision="scored") == 1
+    )
     assert _sample(metrics, "kubecap_extender_request_seconds_count", verb="filter") == 1
     assert _sample(metrics, "kubecap_extender_request_seconds_count", verb="prioritize") == 1
 
 
 async def test_nodes_page_and_health(running: Running) -> None:
     document = (await running.http.get(f"{running.url}/nodes")).json()
-    assert document["nodes"]["node-b"]["cpu_avg_5m"] == {"value": 0.8, "at": "2024-03-05T01:59:40+00:00", "fresh": True}
+    assert document["nodes"]["node-b"]["cpu_avg_5m"] == {
+        "value": 0.8,
+        "at": "2024-03-05T01:59:40+00:00",
+        "fresh": True,
+    }
     assert (await running.http.get(f"{running.url}/healthz")).text == "ok\n"
 
 
@@ -170,21 +186,29 @@ def _closed_port() -> int:
 
 
 async def _extender_on_cache(cache: NodeLoadCache, registry: CollectorRegistry, clock: Any) -> Extender:
-    return build_extender(lambda: cache.snapshot, LoadPolicy(), clock=clock, learn=cache.learn, registry=registry)
+    return build_extender(
+        lambda: cache.snapshot, LoadPolicy(), clock=clock, learn=cache.learn, registry=registry
+    )
 
 
 async def test_prometheus_down_fails_open() -> None:
     registry = CollectorRegistry()
     settings = NodeLoadSettings()
-    async with PrometheusClient(PrometheusOptions(url=f"http://127.0.0.1:{_closed_port()}", retries=0)) as client:
+    async with PrometheusClient(
+        PrometheusOptions(url=f"http://127.0.0.1:{_closed_port()}", retries=0)
+    ) as client:
         load_metrics = NodeLoadMetrics(registry, lambda: cache.snapshot)
-        cache = NodeLoadCache(NodeLoadReader(client, settings), settings, clock=lambda: NOW, on_step=load_metrics.step)
+        cache = NodeLoadCache(
+            NodeLoadReader(client, settings), settings, clock=lambda: NOW, on_step=load_metrics.step
+        )
         snapshot = await cache.refresh()
     assert snapshot.problems and all("cannot reach Prometheus" in p for p in snapshot.problems)
     extender = await _extender_on_cache(cache, registry, lambda: NOW)
     async with serving(extender.app) as server, httpx.AsyncClient(trust_env=False) as http:
         result = (await http.post(f"{server.url}/filter", content=names_form(["node-a", "node-b"]))).json()
-        scores = (await http.post(f"{server.url}/prioritize", content=names_form(["node-a", "node-b"]))).json()
+        scores = (
+            await http.post(f"{server.url}/prioritize", content=names_form(["node-a", "node-b"]))
+        ).json()
         metrics = (await http.get(f"{server.url}/metrics")).text
     assert result["NodeNames"] == ["node-a", "node-b"] and result["Error"] == ""
     assert scores == [{"Host": "node-a", "Score": 5}, {"Host": "node-b", "Score": 5}]
@@ -194,7 +218,9 @@ async def test_prometheus_down_fails_open() -> None:
     assert _sample(metrics, "kubecap_extender_requests_total", verb="prioritize", outcome="fail_open") == 1
 
 
-async def test_when_prometheus_goes_away_figures_turn_stale_and_the_extender_fails_open(tmp_path: Path) -> None:
+async def test_when_prometheus_goes_away_figures_turn_stale_and_the_extender_fails_open(
+    tmp_path: Path,
+) -> None:
     end = NOW
     history = History((end - timedelta(hours=2)).timestamp(), end.timestamp())
     history.node_exporter(ExporterNode({"instance": "node-a:9100"}, constant(0.9), constant(0.3)))

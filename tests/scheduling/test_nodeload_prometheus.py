@@ -46,9 +46,15 @@ def _history() -> History:
             constant(0.30, (E - 10 * 3600, E - 10 * 3600 + 1200, 0.90)),
             constant(0.40),
         ),
-        ExporterNode({**PROD, **job, "instance": "node-b"}, constant(0.50, (E - 2400, E - 1500, 0.80)), constant(0.60)),
-        ExporterNode({**PROD, **job, "instance": "10.0.0.3:9100", "node": "node-c"}, constant(0.70), constant(0.20)),
-        ExporterNode({**PROD, **job, "instance": "node-f.example.internal:9100"}, constant(0.20), constant(0.30)),
+        ExporterNode(
+            {**PROD, **job, "instance": "node-b"}, constant(0.50, (E - 2400, E - 1500, 0.80)), constant(0.60)
+        ),
+        ExporterNode(
+            {**PROD, **job, "instance": "10.0.0.3:9100", "node": "node-c"}, constant(0.70), constant(0.20)
+        ),
+        ExporterNode(
+            {**PROD, **job, "instance": "node-f.example.internal:9100"}, constant(0.20), constant(0.30)
+        ),
         ExporterNode({**PROD, **job, "instance": "10.9.9.9:9100"}, constant(0.10), constant(0.10)),
     ]
     for node in prod_nodes:
@@ -65,10 +71,16 @@ def _history() -> History:
         ("old", E - 1200, [("cpu", 4.0)], [], "node-b"),
     ]
     for pod, at, requests, limits, node_name in pods:
-        scheduled_pod(history, PROD, namespace="shop", pod=pod, node=node_name, at=at, requests=requests, limits=limits)
+        scheduled_pod(
+            history, PROD, namespace="shop", pod=pod, node=node_name, at=at, requests=requests, limits=limits
+        )
     scheduled_pod(history, {"cluster": "other"}, namespace="shop", pod="twin", node="node-a", at=E - 60)
     ruled = {"cluster": "ruled", **job, "instance": "node-r:9100"}
-    history.gauge("instance:node_cpu_utilisation:rate5m", ruled, constant(0.42, (E - 3 * 3600, E - 3 * 3600 + 600, 0.77)))
+    history.gauge(
+        "instance:node_cpu_utilisation:rate5m",
+        ruled,
+        constant(0.42, (E - 3 * 3600, E - 3 * 3600 + 600, 0.77)),
+    )
     history.gauge("instance:node_memory_utilisation:ratio", ruled, 0.33)
     node_info(history, {"cluster": "ruled"}, [("node-r", "10.1.0.1")])
     return history
@@ -124,9 +136,14 @@ async def test_figures_from_node_exporter_with_subqueries(client: PrometheusClie
     assert snapshot.problems == ()
     assert set(snapshot.nodes) == set(EXPECTED)
     for node, (cpu, memory) in EXPECTED.items():
-        for span, want_cpu, want_memory in zip((Span.AVG_5M, Span.MAX_1H, Span.MAX_1D), cpu, memory, strict=True):
+        for span, want_cpu, want_memory in zip(
+            (Span.AVG_5M, Span.MAX_1H, Span.MAX_1D), cpu, memory, strict=True
+        ):
             assert _value(snapshot, node, "cpu", span) == pytest.approx(want_cpu, abs=1e-6), (node, span)
-            assert _value(snapshot, node, "memory", span) == pytest.approx(want_memory, abs=1e-6), (node, span)
+            assert _value(snapshot, node, "memory", span) == pytest.approx(want_memory, abs=1e-6), (
+                node,
+                span,
+            )
     a = snapshot.nodes["node-a"]
     assert (a.cpu_cores, a.memory_bytes) == (2.0, 8 * GI)
     assert a.series == "node_cpu_seconds_total"

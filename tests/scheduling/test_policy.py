@@ -19,17 +19,25 @@ TINY = PodInfo("shop", "tiny", cpu_request=0.001, memory_request=1.0)
 DAEMON = PodInfo("monitoring", "exporter-1", daemonset=True)
 
 
-def resource(avg: float | None, hour: float | None = None, day: float | None = None, age_s: float = 30) -> ResourceLoad:
+def resource(
+    avg: float | None, hour: float | None = None, day: float | None = None, age_s: float = 30
+) -> ResourceLoad:
     at = NOW - timedelta(seconds=age_s)
 
     def fig(value: float | None) -> Figure | None:
         return None if value is None else Figure(value, at)
 
-    return ResourceLoad(fig(avg), fig(hour if hour is not None else avg), fig(day if day is not None else avg))
+    return ResourceLoad(
+        fig(avg), fig(hour if hour is not None else avg), fig(day if day is not None else avg)
+    )
 
 
-def node(name: str, cpu: ResourceLoad, memory: ResourceLoad | None = None, cores: float | None = 4.0) -> NodeLoad:
-    return NodeLoad(name, cpu, memory or resource(0.1), cpu_cores=cores, memory_bytes=16 * GI if cores else None)
+def node(
+    name: str, cpu: ResourceLoad, memory: ResourceLoad | None = None, cores: float | None = 4.0
+) -> NodeLoad:
+    return NodeLoad(
+        name, cpu, memory or resource(0.1), cpu_cores=cores, memory_bytes=16 * GI if cores else None
+    )
 
 
 def snapshot(*nodes: NodeLoad, recent: dict[str, tuple[RecentBinding, ...]] | None = None) -> LoadSnapshot:
@@ -37,7 +45,10 @@ def snapshot(*nodes: NodeLoad, recent: dict[str, tuple[RecentBinding, ...]] | No
 
 
 def bindings(node_name: str, *ages_s: float, cpu: float = 0.0) -> tuple[RecentBinding, ...]:
-    return tuple(RecentBinding(node_name, f"shop/p{i}", NOW - timedelta(seconds=a), cpu, 0.0) for i, a in enumerate(ages_s))
+    return tuple(
+        RecentBinding(node_name, f"shop/p{i}", NOW - timedelta(seconds=a), cpu, 0.0)
+        for i, a in enumerate(ages_s)
+    )
 
 
 POLICY = LoadPolicy()
@@ -85,7 +96,9 @@ def test_the_pod_counts_in_the_five_minute_figure_relative_to_capacity() -> None
 def test_hot_value_is_taken_off_the_score() -> None:
     recent = {"busy": bindings("busy", 10, 20, 40, 100, 200)}  # 5 in 5 min → 1; 3 in 1 min → 1
     view = assess(snapshot(node("busy", resource(0.2)), node("calm", resource(0.2))), POLICY, NOW)
-    calm_view = assess(snapshot(node("busy", resource(0.2)), node("calm", resource(0.2)), recent=recent), POLICY, NOW)
+    calm_view = assess(
+        snapshot(node("busy", resource(0.2)), node("calm", resource(0.2)), recent=recent), POLICY, NOW
+    )
     before = dict(score_nodes(TINY, ["busy", "calm"], view).scores)
     after = dict(score_nodes(TINY, ["busy", "calm"], calm_view).scores)
     assert before["busy"] == before["calm"] == after["calm"]
@@ -130,7 +143,9 @@ def test_a_stale_current_figure_leaves_the_fresh_maxima_in_charge() -> None:
         resource(0.1),
     )
     view = assess(snapshot(mixed, node("cool", resource(0.1))), POLICY, NOW)
-    assert filter_nodes(TINY, ["n", "cool"], view).failed == {"n": "kubecap: node is loaded: cpu max_1h 0.80 > 0.75"}
+    assert filter_nodes(TINY, ["n", "cool"], view).failed == {
+        "n": "kubecap: node is loaded: cpu max_1h 0.80 > 0.75"
+    }
 
 
 def test_daemonset_pods_are_not_judged() -> None:
@@ -159,7 +174,11 @@ def test_policy_follows_the_settings() -> None:
         missing_data_score=3,
     )
     policy = LoadPolicy.from_settings(settings, NodeLoadSettings(recent_binding_seconds=60))
-    view = assess(snapshot(node("a", resource(0.55, hour=0.1, day=0.1)), node("b", resource(0.2, 0.7, 0.9))), policy, NOW)
+    view = assess(
+        snapshot(node("a", resource(0.55, hour=0.1, day=0.1)), node("b", resource(0.2, 0.7, 0.9))),
+        policy,
+        NOW,
+    )
     assert filter_nodes(TINY, ["a", "b", "c"], view).failed.keys() == {"a"}
     # Only the 5-minute figure weighs: 1 − 0.2 = 0.8 → 8, whatever the maxima say.
     assert dict(score_nodes(TINY, ["b", "c"], view).scores) == {"b": 8, "c": 3}

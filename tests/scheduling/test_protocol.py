@@ -25,7 +25,11 @@ def test_names_form_is_read_with_the_pod_sizes_as_kube_scheduler_computes_them()
     assert args.node_names == ("node-a", "node-b", "node-c")
     assert args.names_form and args.nodes is None
     pod = args.pod
-    assert (pod.namespace, pod.name, pod.uid) == ("shop", "web-7d4b9c9f7-x2k8p", "8e2c5d3a-6a53-4c1e-9b7a-0c5c2d0e9f11")
+    assert (pod.namespace, pod.name, pod.uid) == (
+        "shop",
+        "web-7d4b9c9f7-x2k8p",
+        "8e2c5d3a-6a53-4c1e-9b7a-0c5c2d0e9f11",
+    )
     assert not pod.daemonset
     # Containers add up (250m + 100m, 256Mi + 64Mi); the init container (1500m, 512Mi) is a floor.
     assert pod.cpu_request == pytest.approx(1.5)
@@ -52,7 +56,9 @@ def test_keys_are_matched_without_regard_to_case_as_go_does() -> None:
 
 def test_filter_answer_in_the_names_form_uses_go_field_names() -> None:
     args = parse_args(names_form(["node-a", "node-b", "node-c"]))
-    outcome = FilterOutcome(("node-a", "node-c"), {"node-b": "kubecap: node is loaded: cpu avg_5m 0.80 > 0.65"})
+    outcome = FilterOutcome(
+        ("node-a", "node-c"), {"node-b": "kubecap: node is loaded: cpu avg_5m 0.80 > 0.65"}
+    )
     assert filter_result(args, outcome) == {
         "Nodes": None,
         "NodeNames": ["node-a", "node-c"],
@@ -87,10 +93,16 @@ def test_prioritize_answer_is_a_host_priority_list() -> None:
         (b'{"NodeNames": ["a"]}', "Pod is missing"),
         (b'{"Pod": "web", "NodeNames": ["a"]}', "Pod must be an object, not str"),
         (b'{"Pod": {"metadata": {"name": "p"}}}', "neither NodeNames nor Nodes"),
-        (b'{"Pod": {"metadata": {"name": "p"}}, "NodeNames": "a,b"}', "NodeNames must be a list of node names"),
+        (
+            b'{"Pod": {"metadata": {"name": "p"}}, "NodeNames": "a,b"}',
+            "NodeNames must be a list of node names",
+        ),
         (b'{"Pod": {"metadata": {"name": "p"}}, "NodeNames": [1]}', "NodeNames must be a list of node names"),
         (b'{"Pod": {"metadata": {"name": "p"}}, "Nodes": []}', "Nodes must be a v1.NodeList object"),
-        (b'{"Pod": {"metadata": {"name": "p"}}, "Nodes": {"items": [{}]}}', "Nodes.items[0] has no metadata.name"),
+        (
+            b'{"Pod": {"metadata": {"name": "p"}}, "Nodes": {"items": [{}]}}',
+            "Nodes.items[0] has no metadata.name",
+        ),
         (b'{"Pod": {"metadata": {}}, "NodeNames": []}', "Pod.metadata.name is missing"),
         (
             b'{"Pod": {"metadata": {"name": "p"}, "spec": {"containers": [{"resources": {"requests": {"cpu": "lots"}}}]}},'
@@ -120,7 +132,9 @@ def test_native_sidecars_add_up_with_the_containers_and_overhead_is_added() -> N
                     {"name": "mesh", "restartPolicy": "Always", "resources": {"requests": {"cpu": "100m"}}},
                     {"name": "setup", "resources": {"requests": {"cpu": "200m"}}},
                 ],
-                "containers": [{"name": "app", "resources": {"requests": {"cpu": "300m"}, "limits": {"memory": "1Gi"}}}],
+                "containers": [
+                    {"name": "app", "resources": {"requests": {"cpu": "300m"}, "limits": {"memory": "1Gi"}}}
+                ],
                 "overhead": {"cpu": "50m", "memory": "10Mi"},
             },
         }

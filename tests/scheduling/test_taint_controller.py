@@ -29,7 +29,7 @@ from kubecap.testing.cluster import InMemoryCluster
 T0 = datetime(2024, 3, 5, 2, 0, tzinfo=UTC)
 KEY = "kubecap.io/overloaded"
 FOREIGN = Taint("team.example/dedicated", "NoSchedule", "db")
-FAST = {"high_seconds": 120, "low_seconds": 300, "interval_seconds": 60}
+FAST = {"high_seconds": 120, "low_seconds": 300, "interval_seconds": 60, "hold_seconds": 0}
 
 
 @dataclass
@@ -49,11 +49,17 @@ class World:
             if value is None:
                 continue
             figure = Figure(value, self.now - timedelta(seconds=15))
-            nodes[name] = NodeLoad(name, ResourceLoad(figure, figure, figure), ResourceLoad(Figure(0.2, figure.at)))
+            nodes[name] = NodeLoad(
+                name, ResourceLoad(figure, figure, figure), ResourceLoad(Figure(0.2, figure.at))
+            )
         return LoadSnapshot(taken_at=self.now, nodes=nodes)
 
     def controller(
-        self, holder: str = "replica-a", audit: Store | None = None, notifier: Notifier | None = None, **settings: Any
+        self,
+        holder: str = "replica-a",
+        audit: Store | None = None,
+        notifier: Notifier | None = None,
+        **settings: Any,
     ) -> tuple[TaintController, CollectorRegistry]:
         registry = CollectorRegistry()
         controller = TaintController(
@@ -288,7 +294,9 @@ async def test_crane_annotations_are_written_in_cranes_format() -> None:
     controller, _ = world.controller(crane_annotations=True, crane_timezone="Asia/Shanghai")
     await _rounds(world, controller, 1)
     annotations = world.cluster.nodes["node-0"].annotations
-    assert annotations["cpu_usage_avg_5m"] == "0.43210,2024-03-05T10:00:00Z"  # local time, literal Z, as crane reads
+    assert (
+        annotations["cpu_usage_avg_5m"] == "0.43210,2024-03-05T10:00:00Z"
+    )  # local time, literal Z, as crane reads
     assert annotations["mem_usage_avg_5m"] == "0.20000,2024-03-05T10:00:00Z"
     assert "mem_usage_max_avg_1d" not in annotations  # no figure, no annotation (crane then ignores it)
     assert annotations["node_hot_value"] == "0,2024-03-05T10:00:00Z"

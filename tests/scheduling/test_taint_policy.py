@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,14 @@ from kubecap.scheduling.taint_policy import (
 )
 
 T0 = datetime(2024, 3, 5, tzinfo=UTC)
-POLICY = TaintPolicy(high=0.85, low=0.65, high_for=timedelta(minutes=10), low_for=timedelta(minutes=15), max_share=0.5)
+POLICY = TaintPolicy(
+    high=0.85,
+    low=0.65,
+    high_for=timedelta(minutes=10),
+    low_for=timedelta(minutes=15),
+    max_share=0.5,
+    hold=timedelta(0),
+)
 
 
 class Walk:
@@ -36,10 +44,16 @@ class Walk:
 
     def run(self, cpu_by_minute: Sequence[float | None]) -> None:
         for value in cpu_by_minute:
-            seen = TaintObservation("n", cpu=value, memory=0.1 if value is not None else None,
-                                    effects=(self.policy.effect,) if self.tainted else ())
+            seen = TaintObservation(
+                "n",
+                cpu=value,
+                memory=0.1 if value is not None else None,
+                effects=(self.policy.effect,) if self.tainted else (),
+            )
             # A second, cool node keeps the pool big enough for one taint under a 50 % cap.
-            result = plan([seen, TaintObservation("other", cpu=0.1, memory=0.1)], self.timers, self.policy, self.now)
+            result = plan(
+                [seen, TaintObservation("other", cpu=0.1, memory=0.1)], self.timers, self.policy, self.now
+            )
             self.timers = dict(result.timers)
             for change in result.changes:
                 self.changes.append((int((self.now - T0).total_seconds() // 60), change.action))
@@ -103,6 +117,26 @@ def test_missing_data_restarts_timers_and_eventually_removes_our_taint() -> None
     assert walk.changes == [(10, Action.ADD), (26, Action.REMOVE)]
     walk.run([0.9] * 5 + [None] + [0.9] * 9)
     assert len(walk.changes) == 2  # the gap restarted the hot streak
+
+
+def test_the_dwell_time_keeps_a_change_for_at_least_hold() -> None:
+    walk = Walk(replace(POLICY, hold=timedelta(minutes=30)))
+    walk.run([0.9] * 11 + [0.3] * 30)  # tainted at 10; cool from 11, but held until 40
+    assert walk.changes == [(10, Action.ADD), (40, Action.REMOVE)]
+    walk.run([0.95] * 40)  # hot again from 41: held until 70
+    assert walk.changes[2:] == [(70, Action.ADD)]
+
+
+def test_a_taint_removed_by_someone_else_comes_back_without_waiting() -> None:
+    policy = replace(POLICY, hold=timedelta(minutes=30))
+    hot = TaintObservation("n", cpu=0.95)
+    first = plan(
+        [hot, TaintObservation("m", cpu=0.1)], {"n": Timers(hot_since=T0 - timedelta(hours=1))}, policy, T0
+    )
+    assert [c.action for c in first.changes] == [Action.ADD]
+    # A minute later the node was rewritten without our taint: adding it again undoes nothing of ours.
+    again = plan([hot, TaintObservation("m", cpu=0.1)], first.timers, policy, T0 + timedelta(minutes=1))
+    assert [c.action for c in again.changes] == [Action.ADD]
 
 
 def _pool(n: int, pool: str, hot: int, tainted: int = 0) -> list[TaintObservation]:
@@ -191,7 +225,9 @@ def test_pools_and_control_plane_from_labels() -> None:
         ({"crane_timezone": "Mars/Olympus"}, "crane_timezone 'Mars/Olympus' is not an IANA time zone"),
     ],
 )
-def test_invalid_taint_settings_are_refused_with_one_sentence(values: dict[str, object], message: str) -> None:
+def test_invalid_taint_settings_are_refused_with_one_sentence(
+    values: dict[str, object], message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         checked(TaintSettings, **values)
     assert message in str(caught.value)

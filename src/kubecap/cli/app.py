@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, control, demo, ops, recommend, usage, webhook
+from kubecap.cli import admin, control, demo, ops, recommend, scheduling, serve, usage, webhook
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -36,6 +36,7 @@ app.add_typer(notify_app, name="notify")
 app.command("collect")(usage.collect_command)
 app.command("report")(usage.report_command)
 app.command("demo")(demo.demo_command)
+app.command("serve")(serve.serve_command)
 app.command("recommend")(recommend.recommend_command())
 app.command("idle-nodes")(recommend.idle_nodes_command())
 app.command("version")(admin.version_command)
@@ -72,6 +73,11 @@ webhook_app.command("install")(webhook.install_command)
 webhook_app.command("uninstall")(webhook.uninstall_command)
 webhook_app.command("status")(webhook.status_command)
 webhook_app.command("manifests")(webhook.manifests_command)
+nodes_app = typer.Typer(help="Node load and the auto-taint controller: load, taints.", no_args_is_help=True)
+app.add_typer(nodes_app, name="nodes")
+app.command("extender")(scheduling.extender_command)
+nodes_app.command("load")(scheduling.node_load_command)
+nodes_app.command("taints")(scheduling.taints_command)
 
 
 def main() -> None:

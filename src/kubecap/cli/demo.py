@@ -1,4 +1,9 @@
-"""`kubecap demo`: every capability at once on the bundled simulated cluster, nothing to install."""
+"""`kubecap demo`: every capability at once on the bundled simulated cluster, nothing to install.
+
+It collects the simulated cluster (real traces) into a temporary SQLite file, computes the
+recommendations, then serves the web UI on 127.0.0.1 and prints its URL and the generated
+admin password; `--no-serve` prints the report and the recommendations instead.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import typer
 from kubecap import wiring
 from kubecap.cli.common import FormatOption, ReportFormat, run
 from kubecap.cli.recommend import print_recommendations, recommend_all
+from kubecap.cli.serve import serve
 from kubecap.cli.usage import collect_clusters, print_collection, print_report
 from kubecap.config import load_settings
 
@@ -18,15 +24,25 @@ from kubecap.config import load_settings
 def demo_command(
     days: Annotated[int, typer.Option(min=1, max=30, help="Days of simulated history to collect.")] = 14,
     output: FormatOption = ReportFormat.table,
+    no_serve: Annotated[
+        bool,
+        typer.Option("--no-serve", help="Print the report and recommendations instead of serving the UI."),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the UI on 127.0.0.1 (0: any free port).")] = 0,
 ) -> None:
-    """Collect the bundled demo cluster (real traces) into a temporary SQLite file, report and recommend."""
+    """Collect the bundled demo cluster (real traces) into a temporary SQLite file and open the web UI."""
     with tempfile.TemporaryDirectory(prefix="kubecap-demo-") as tmp:
         overrides: dict[str, Any] = {
             "database_url": f"sqlite:///{Path(tmp) / 'demo.db'}",
             "clusters": [wiring.demo_cluster()],
+            "api": {"host": "127.0.0.1", "port": port},
         }
         settings = load_settings(None, **overrides)
         for collected in run(collect_clusters(settings, list(settings.clusters), days, force=False)):
             print_collection(collected)
-        print_report(settings, cluster=None, window=None, namespace=None, output=output)
-        print_recommendations(recommend_all(settings), output.value)
+        recommendations = recommend_all(settings)
+        if no_serve:
+            print_report(settings, cluster=None, window=None, namespace=None, output=output)
+            print_recommendations(recommendations, output.value)
+            return
+        run(serve(settings))

@@ -18,7 +18,7 @@ import tempfile
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +34,7 @@ from kubecap.cli.usage import collect_clusters, print_collection
 from kubecap.config import ClusterSettings, load_settings
 from kubecap.config import Settings as KubecapSettings
 from kubecap.domain.hpa import HpaInfo
+from kubecap.domain.labels import LabelSelector, SelectorError
 from kubecap.domain.quantity import format_cpu
 from kubecap.domain.recommendation import Recommendation, Status
 from kubecap.domain.window import parse_timezone, windows_of_day
@@ -238,11 +239,19 @@ async def _from_store(
             )
 
 
-async def _live_hpas(
+@dataclass(frozen=True)
+class LiveConfig:
+    """What recommendations need from a cluster's present configuration (never stored)."""
+
+    hpas: dict[WorkloadRef, HpaInfo]
+    labels: dict[WorkloadRef, dict[str, str]]
+
+
+async def _live_config(
     settings: KubecapSettings, clusters: Sequence[ClusterSettings], until: date | None
-) -> dict[WorkloadRef, HpaInfo]:
-    """The HPAs of each cluster at the end of the last day collected (HPAs are read live, never stored)."""
-    found: dict[WorkloadRef, HpaInfo] = {}
+) -> LiveConfig:
+    """Each cluster's HPAs and workload labels at the end of the last day collected."""
+    live = LiveConfig({}, {})
     async with wiring.store(settings) as store:
         for cluster in clusters:
             span = await store.usage_span(cluster=cluster.name)
@@ -251,14 +260,34 @@ async def _live_hpas(
                 continue
             whole_day = windows_of_day(last, [], parse_timezone(cluster.timezone))[-1]
             async with wiring.usage_source(cluster) as source:
-                found.update((hpa.workload, hpa) for hpa in await source.hpas(whole_day))
-    return found
+                live.hpas.update((hpa.workload, hpa) for hpa in await source.hpas(whole_day))
+                live.labels.update(await source.workload_labels(whole_day))
+    return live
+
+
+def _narrowed(
+    selection: Selection, selector: LabelSelector | None, text: str | None, live: LiveConfig
+) -> Selection:
+    """The selection restricted to the workloads whose live labels match ``selector``."""
+    if selector is None:
+        return selection
+    chosen = frozenset(ref for ref, labels in live.labels.items() if selector.matches(labels))
+    return replace(selection, workloads=chosen, selector=text)
+
+
+def _parse_selector(text: str | None) -> LabelSelector | None:
+    if text is None:
+        return None
+    try:
+        return LabelSelector.parse(text)
+    except SelectorError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def recommend_all(settings: KubecapSettings, strategy: str = "kubecap") -> list[Recommendation]:
     """Recommendations for everything in the store with a strategy's defaults (HPAs read live), saved."""
     job = Job(default_registry().get(strategy), default_registry().get(strategy).settings_model())
-    known = run(_live_hpas(settings, list(settings.clusters), None)) if settings.clusters else None
+    known = run(_live_config(settings, list(settings.clusters), None)).hpas if settings.clusters else None
     return run(
         _from_store(
             settings, job, EngineSettings(), Selection(), until=None, window=None, save=True, hpas=known
@@ -286,6 +315,15 @@ def recommend(
     cluster: ClusterOption = None,
     namespace: Annotated[
         str | None, typer.Option(help="Only namespaces matching this regular expression (whole name).")
+    ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            "-l",
+            help="Only workloads whose labels match, as kubectl: 'app=web,tier!=db', 'env in (prod)'."
+            " Labels are read live from kube-state-metrics (its --metric-labels-allowlist decides which).",
+        ),
     ] = None,
     kind: Annotated[
         list[WorkloadKind] | None, typer.Option(help="Only this kind of workload (repeat for several).")
@@ -339,6 +377,7 @@ def recommend(
     job, engine = settings_from_flags(registry, generated_flags(registry), strategy, generated)
     selection = Selection(cluster=cluster, namespace=namespace, kinds=frozenset(kind or ()))
     selection.pattern()  # a bad regular expression fails before any I/O
+    label_selector = _parse_selector(selector)
     last_day = _parse_day(until)
     if prometheus_url is not None or live:
         with tempfile.TemporaryDirectory(prefix="kubecap-recommend-") as tmp:
@@ -356,27 +395,48 @@ def recommend(
                 collect_clusters(settings, clusters, job.settings.days + 1, False, until=last_day)
             ):
                 print_collection(report)
-            hpas = run(_live_hpas(settings, clusters, last_day))
+            present = run(_live_config(settings, clusters, last_day))
+            chosen = _narrowed(selection, label_selector, selector, present)
             recs = run(
                 _from_store(
-                    settings, job, engine, selection, until=last_day, window=window, save=False, hpas=hpas
+                    settings,
+                    job,
+                    engine,
+                    chosen,
+                    until=last_day,
+                    window=window,
+                    save=False,
+                    hpas=present.hpas,
                 )
             )
             saved = False
     else:
         settings = load_settings(config, database_url=database_url)
-        # HPAs are configuration, not history: ask each configured cluster for its current ones.
+        # HPAs and labels are configuration, not history: ask each configured cluster for its current ones.
         configured = [c for c in settings.clusters if cluster is None or c.name == cluster]
-        known = run(_live_hpas(settings, configured, last_day)) if configured else None
-        if not configured:
+        if not configured and label_selector is not None:
+            raise ConfigError(
+                "--selector needs the workloads' labels, which are read live: pass --config with the cluster's"
+                " Prometheus, or use --prometheus-url"
+            )
+        known = run(_live_config(settings, configured, last_day)) if configured else None
+        if known is None:
             err.print(
                 "note: no cluster is configured, so HPAs are unknown and a request an HPA scales on may be changed;"
                 " pass --config with the cluster's Prometheus to keep them",
                 highlight=False,
             )
+        chosen = selection if known is None else _narrowed(selection, label_selector, selector, known)
         recs = run(
             _from_store(
-                settings, job, engine, selection, until=last_day, window=window, save=save, hpas=known
+                settings,
+                job,
+                engine,
+                chosen,
+                until=last_day,
+                window=window,
+                save=save,
+                hpas=known.hpas if known else None,
             )
         )
         saved = save

@@ -26,9 +26,10 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kubecap.control.admission import Decision, Outcome, decide
 from kubecap.control.metrics import WebhookMetrics
@@ -205,41 +206,61 @@ _AUDITED = {
 }
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 Background = Callable[[], Coroutine[Any, Any, None]]
 
 
-def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> Starlette:
-    """The ASGI app; ``background`` coroutines run for the app's lifetime (refresher, writer, reloader)."""
-    limit = webhook.options.max_body_bytes
+class WebhookApp:
+    """POST /mutate straight on ASGI (the hot path: no request or response objects); everything
+    else (health, readiness, metrics, the lifespan, 404 and 405) through Starlette."""
 
-    async def mutate(request: Request) -> Response:
-        try:
-            body = await _read_body(request, limit)
-        except _TooLarge:
-            webhook.metrics.bad_requests.labels("413").inc()
-            return Response(error_body(f"the body is larger than {limit} bytes"), 413, media_type=JSON)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        status, payload = await webhook.review(body)
-        return Response(payload, status, media_type=JSON)
+    def __init__(self, webhook: Webhook, rest: Starlette) -> None:
+        self.webhook = webhook
+        self.rest = rest
+        self._limit = webhook.options.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/mutate" and scope["method"] == "POST":
+            await self._mutate(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+    async def _mutate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+                return await self._too_large(send)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                return await self._too_large(send)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        status, payload = await self.webhook.review(b"".join(chunks))
+        await _answer(send, status, payload)
+        return None
+
+    async def _too_large(self, send: Send) -> None:
+        self.webhook.metrics.bad_requests.labels("413").inc()
+        await _answer(send, 413, error_body(f"the body is larger than {self._limit} bytes"))
+
+
+async def _answer(send: Send, status: int, payload: bytes) -> None:
+    headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> WebhookApp:
+    """The ASGI app; ``background`` coroutines run for the app's lifetime (refresher, writer, reloader)."""
+
+    async def mutate(request: Request) -> Response:  # POST never gets here: WebhookApp answers it
+        return PlainTextResponse("send reviews with POST", 405)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -270,7 +291,7 @@ def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> St
             if webhook.recorder is not None:
                 await webhook.recorder.drain()
 
-    return Starlette(
+    rest = Starlette(
         routes=[
             Route("/mutate", mutate, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
@@ -279,6 +300,7 @@ def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> St
         ],
         lifespan=lifespan,
     )
+    return WebhookApp(webhook, rest)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -117,6 +117,11 @@ class PrometheusUsageSource:
         nodes, more = node_rows(self._cluster, window.day, days)
         return NodeWindowUsage(nodes, self._client.queries_sent - sent_before, [*warnings, *more])
 
+    async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
+        shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
+        samples = await self._client.instant(Catalogue(self._scope).workload_labels(shape), window.end)
+        return workload_labels_from(self._cluster, samples)
+
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
         samples = await self._client.instant(Catalogue(self._scope).hpas(shape), window.end)
@@ -197,9 +202,7 @@ class PrometheusUsageSource:
         owners, replicas, *figures_of_pods = await asyncio.gather(
             figures(cat.ownership(shape)), figures(cat.ready_replicas(shape)), *(figures(q) for q in per_pod)
         )
-        pods = pod_figures(
-            workloads_of_pods(owners), by_pod([s for part in figures_of_pods for s in part])
-        )
+        pods = pod_figures(workloads_of_pods(owners), by_pod([s for part in figures_of_pods for s in part]))
         return pool(self._cluster, window, pods, replicas_of_workloads(replicas))
 
 
@@ -285,6 +288,18 @@ def pod_figures(
         restarts=column("restarts"),
         oom_seen=np.nan_to_num(column("oom_seen")),
     )
+
+
+def workload_labels_from(cluster: str, samples: Sequence[_Sample]) -> dict[WorkloadRef, dict[str, str]]:
+    """Labels per workload from kube-state-metrics' ``kube_<kind>_labels`` samples."""
+    out: dict[WorkloadRef, dict[str, str]] = {}
+    for s in samples:
+        for label, kind in _KIND_OF_LABEL.items():
+            if label in s.labels:
+                ref = WorkloadRef(cluster, s.labels.get("namespace", ""), kind, s.labels[label])
+                found = {k.removeprefix("label_"): v for k, v in s.labels.items() if k.startswith("label_")}
+                out.setdefault(ref, {}).update(found)
+    return out
 
 
 def hpas_from(cluster: str, samples: Sequence[_Sample]) -> list[HpaInfo]:

@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 
 from kubecap.domain.usage import CPU_QUANTILES, MEMORY_QUANTILES
 
+WORKLOAD_LABEL_SERIES = {
+    "kube_deployment_labels": "deployment",
+    "kube_statefulset_labels": "statefulset",
+    "kube_daemonset_labels": "daemonset",
+}
+"""kube-state-metrics' label series of each workload kind and the label naming the workload."""
+
 NAMESPACE_CONTAINERS = "namespace_containers"
 """The ``metric`` label of the inventory's per-namespace container counts."""
 
@@ -220,6 +227,13 @@ class Catalogue:
                 self._figure(f"max_over_time({count}) - min_over_time({count})", "restarts"),
                 self._figure(f"max_over_time({oom}{shape.subquery})", "oom_seen"),
             ]
+        )
+
+    def workload_labels(self, shape: WindowShape) -> str:
+        """Each workload's Kubernetes labels (``label_*``, as allowlisted in kube-state-metrics), last seen."""
+        return self._union(
+            f"last_over_time({self.scope.selector(metric)}{shape.subquery})"
+            for metric in WORKLOAD_LABEL_SERIES
         )
 
     def hpas(self, shape: WindowShape) -> str:

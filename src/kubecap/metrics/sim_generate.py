@@ -60,6 +60,7 @@ class SimWorkload:
     name: str
     containers: tuple[str, ...]
     hpa: Hpa | None = None
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,7 @@ def generate(scenario: Scenario, *, now: datetime | None = None) -> SimData:
                 workload.name,
                 tuple(c.name for c in workload.containers),
                 workload.hpa,
+                tuple(sorted(workload.labels.items())),
             )
         )
         instants = sorted(r.instant(end_dt, tz).timestamp() for r in workload.rollouts)

@@ -38,6 +38,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from kubecap.domain.labels import sanitise
 from kubecap.domain.workload import WorkloadKind
 from kubecap.errors import ConfigError
 from kubecap.metrics.nodes import POOL_LABELS, ksm_label
@@ -368,6 +369,7 @@ def _families(data: SimData, extra: list[tuple[str, str]]) -> list[_Family]:
                 )
             )
     families.extend(_hpa_families(data, ksm))
+    families.extend(_label_families(data, ksm))
     if data.nodes:
         families.extend(_node_families(data, ksm, [("job", "node-exporter"), *extra]))
     return families
@@ -471,6 +473,34 @@ def _node_families(
         ),
     ]
     return families
+
+
+def _label_families(data: SimData, ksm: list[tuple[str, str]]) -> list[_Family]:
+    """kube-state-metrics' ``kube_<kind>_labels``: one series per workload, its labels as ``label_*``."""
+    out = []
+    always = np.ones((1, len(data.times)), dtype=bool)
+    for kind, metric, label in (
+        (WorkloadKind.DEPLOYMENT, "kube_deployment_labels", "deployment"),
+        (WorkloadKind.STATEFULSET, "kube_statefulset_labels", "statefulset"),
+        (WorkloadKind.DAEMONSET, "kube_daemonset_labels", "daemonset"),
+    ):
+        chosen = [w for w in data.workloads if w.kind is kind]
+        if not chosen:
+            continue
+        heads = []
+        for w in chosen:
+            pairs = [
+                ("namespace", w.namespace),
+                (label, w.name),
+                *((f"label_{sanitise(k)}", v) for k, v in w.labels),
+            ]
+            heads.append(f"{metric}{{{_labels([*pairs, *ksm])}}} 1".encode())
+        out.append(
+            _Family(
+                metric, metric, "gauge", heads, np.repeat(always, len(chosen), axis=0), None, thinned=True
+            )
+        )
+    return out
 
 
 def _hpa_families(data: SimData, ksm: list[tuple[str, str]]) -> list[_Family]:

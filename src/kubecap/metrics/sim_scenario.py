@@ -286,6 +286,7 @@ class Workload(_Model):
     )
     rollouts: list[Rollout] = []
     hpa: Hpa | None = None
+    labels: dict[str, str] = {}
     containers: list[Container] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -57,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kubecap.domain.hpa import HpaInfo, HpaMetric
+from kubecap.domain.labels import sanitise
 from kubecap.domain.node import NodeUsage
 from kubecap.domain.pooling import Replicas, pool
 from kubecap.domain.usage import UsageProfile
@@ -144,6 +145,18 @@ class SimulatedSource:
                 f"{start:%Y-%m-%d %H:%M}-{end:%Y-%m-%d %H:%M} UTC: its figures rest on fewer points"
             )
         return WindowUsage(profiles=profiles, queries=0, warnings=warnings)
+
+    async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
+        """The scenario's workload labels, keyed as kube-state-metrics writes them (for the whole period)."""
+        start, end = self._period
+        if window.end <= start or window.start >= end:
+            return {}
+        return {
+            WorkloadRef(self.cluster, namespace, w.kind, w.name): {
+                sanitise(k): v for k, v in w.labels.items()
+            }
+            for namespace, w in self._scenario.workloads()
+        }
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         """The scenario's HPAs (they exist for the whole simulated period)."""

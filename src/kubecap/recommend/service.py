@@ -59,11 +59,15 @@ class HistoryStore(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """Which workloads to recommend for: a cluster, a namespace regular expression, kinds."""
+    """Which workloads to recommend for: a cluster, a namespace regular expression, kinds, and
+    (for a label selector, resolved by the caller from the live labels) an explicit set."""
 
     cluster: str | None = None
     namespace: str | None = None
     kinds: frozenset[WorkloadKind] = field(default_factory=frozenset)
+    workloads: frozenset[WorkloadRef] | None = None
+    selector: str | None = None
+    """The label selector ``workloads`` was resolved from, for messages."""
 
     def pattern(self) -> re.Pattern[str] | None:
         if self.namespace is None:
@@ -82,6 +86,7 @@ class Selection:
             [
                 (pattern is None or pattern.fullmatch(c.workload.namespace) is not None)
                 and (not self.kinds or c.workload.kind in self.kinds)
+                and (self.workloads is None or c.workload in self.workloads)
                 for c in history.containers
             ],
             dtype=bool,
@@ -95,6 +100,8 @@ class Selection:
             parts.append(f"namespace matching {self.namespace!r}")
         if self.kinds:
             parts.append("kind " + " or ".join(sorted(k.value for k in self.kinds)))
+        if self.selector is not None:
+            parts.append(f"labels matching {self.selector!r}")
         return ", ".join(parts) or "the store"
 
 

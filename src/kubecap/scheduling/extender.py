@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -35,16 +35,16 @@ from kubecap.scheduling.protocol import (
     ExtenderArgs,
     ProtocolError,
     encode,
+    encode_priorities,
     error_result,
     filter_result,
     parse_args,
     pass_all_result,
-    prioritize_result,
-    priority_list,
 )
 
 _log = logging.getLogger(__name__)
 _WARN_EVERY_S = 60.0
+VIEW_SECONDS = 5
 
 Clock = Callable[[], datetime]
 Learner = Callable[[list[NodeIdentity]], None]
@@ -71,9 +71,14 @@ class ExtenderService:
         self._warned_at = 0.0
 
     def view(self) -> LoadView:
-        """The assessment of the current snapshot, made again when it or the second changes."""
-        now = self._clock().replace(microsecond=0)
-        return self._decider.refresh(self._snapshot(), now)
+        """The assessment of the current snapshot, made again when it changes or every VIEW_SECONDS.
+
+        Assessing 1,000 nodes takes a few milliseconds: done per request it would be most of
+        the latency; every few seconds it is invisible, and figures age in minutes.
+        """
+        now = self._clock()
+        tick = now - timedelta(seconds=now.timestamp() % VIEW_SECONDS)
+        return self._decider.refresh(self._snapshot(), tick)
 
     def _warn(self, message: str, **extra: Any) -> None:
         # kube-scheduler calls us for every pod: say a recurring problem once a minute, not every time.
@@ -88,21 +93,22 @@ class ExtenderService:
             self._learn([NodeIdentity(name, addresses) for name, addresses in args.addresses.items()])
         return args
 
-    def filter(self, body: bytes) -> dict[str, Any]:
+    def filter(self, body: bytes) -> bytes:
+        """The ExtenderFilterResult as JSON (always HTTP 200: kube-scheduler reads Error only from one)."""
         started = time.perf_counter()
         try:
             args = self._parse(body)
         except ProtocolError as exc:
             self._metrics.requests.labels("filter", "error").inc()
             _log.info("extender request refused", extra={"verb": "filter", "error": str(exc)})
-            return error_result(str(exc))
+            return encode(error_result(str(exc)))
         try:
             self.view()
             outcome = self._decider.filter(args.pod, args.node_names)
         except Exception:
             _log.exception("filter failed; passing every node", extra={"pod": args.pod.key})
             self._metrics.requests.labels("filter", "fail_open").inc()
-            return pass_all_result(args)
+            return encode(pass_all_result(args))
         nodes = self._metrics.nodes
         if outcome.skipped:
             self._metrics.requests.labels("filter", "skipped").inc()
@@ -127,7 +133,7 @@ class ExtenderService:
                     no_data=list(outcome.without_data[:20]),
                     stale=list(outcome.stale[:20]),
                 )
-        result = filter_result(args, outcome)
+        result = encode(filter_result(args, outcome))
         self._metrics.latency.labels("filter").observe(time.perf_counter() - started)
         _log.debug(
             "filter",
@@ -135,22 +141,22 @@ class ExtenderService:
         )
         return result
 
-    def prioritize(self, body: bytes) -> tuple[int, Any]:
-        """(HTTP status, body): 200 with a HostPriorityList, or 400 with an Error for a bad request."""
+    def prioritize(self, body: bytes) -> tuple[int, bytes]:
+        """(HTTP status, JSON): 200 with a HostPriorityList, or 400 with an Error for a bad request."""
         started = time.perf_counter()
         try:
             args = self._parse(body)
         except ProtocolError as exc:
             self._metrics.requests.labels("prioritize", "error").inc()
             _log.info("extender request refused", extra={"verb": "prioritize", "error": str(exc)})
-            return 400, error_result(str(exc))
+            return 400, encode(error_result(str(exc)))
         try:
             self.view()
             outcome = self._decider.prioritize(args.pod, args.node_names)
         except Exception:
             _log.exception("prioritize failed; neutral scores", extra={"pod": args.pod.key})
             self._metrics.requests.labels("prioritize", "fail_open").inc()
-            return 200, priority_list([(n, self._policy.missing_score) for n in args.node_names])
+            return 200, encode_priorities([(n, self._policy.missing_score) for n in args.node_names])
         lacking = len(outcome.without_data) + len(outcome.stale)
         if outcome.skipped:
             self._metrics.requests.labels("prioritize", "skipped").inc()
@@ -163,8 +169,9 @@ class ExtenderService:
                 nodes.labels("prioritize", "no_data").inc(len(outcome.without_data))
             if outcome.stale:
                 nodes.labels("prioritize", "stale").inc(len(outcome.stale))
+        answer = encode_priorities(outcome.scores)
         self._metrics.latency.labels("prioritize").observe(time.perf_counter() - started)
-        return 200, prioritize_result(outcome)
+        return 200, answer
 
 
 def snapshot_document(snapshot: LoadSnapshot, now: datetime) -> dict[str, Any]:
@@ -205,11 +212,11 @@ def create_app(
     clock: Clock,
 ) -> Starlette:
     async def filter_route(request: Request) -> Response:
-        return Response(encode(service.filter(await request.body())), media_type="application/json")
+        return Response(service.filter(await request.body()), media_type="application/json")
 
     async def prioritize_route(request: Request) -> Response:
         status, body = service.prioritize(await request.body())
-        return Response(encode(body), status_code=status, media_type="application/json")
+        return Response(body, status_code=status, media_type="application/json")
 
     async def nodes_route(request: Request) -> Response:
         return JSONResponse(snapshot_document(snapshot(), clock()))
@@ -252,3 +259,20 @@ def build_extender(
     registry = registry or CollectorRegistry()
     service = ExtenderService(snapshot, policy, ExtenderMetrics(registry), clock=clock, learn=learn)
     return Extender(create_app(service, registry, snapshot, clock), registry, service)
+
+
+def create_metrics_app(registry: CollectorRegistry) -> Starlette:
+    """Only ``/metrics`` and ``/healthz``: for the taint controller when it runs on its own."""
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(exposition(registry), media_type=CONTENT_TYPE)
+
+    async def health_route(request: Request) -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    return Starlette(
+        routes=[
+            Route("/metrics", metrics_route, methods=["GET"]),
+            Route("/healthz", health_route, methods=["GET"]),
+        ]
+    )

@@ -31,7 +31,6 @@ from kubecap.scheduling.load import (
     RecentBinding,
     Resource,
     Span,
-    freshness,
 )
 from kubecap.scheduling.pods import Estimator, PodInfo
 from kubecap.scheduling.settings import ExtenderSettings, NodeLoadSettings
@@ -117,6 +116,12 @@ class NodeAssessment:
     cpu_cores: float | None = None
     memory_bytes: float | None = None
     recent_binds: int = 0
+    # The score, prepared once so that scoring a pod costs a few additions (1,000 nodes per request):
+    # Σ w(1 − u) over the maxima, Σ w over every figure used, and (w, u, capacity, is CPU) of the
+    # 5-minute figures, which the pod being placed would raise.
+    fixed: float = 0.0
+    weight: float = 0.0
+    current: tuple[tuple[float, float, float, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,26 +190,37 @@ def assess_node(
     if load is None:
         return NodeAssessment(name, Freshness.MISSING, {}, hot_value=heat)
     pending_cpu, pending_memory, binds = _pending(recent, now, policy.recent_window)
+    ages = snapshot.ages
     usage: dict[tuple[Resource, Span], float] = {}
     seen = False
+    fixed = weight = 0.0
+    current_parts: list[tuple[float, float, float, bool]] = []
     for resource in _RESOURCES:
         figures = load.resource(resource)
-        capacity = load.capacity(resource)
+        capacity = load.capacity(resource) or 0.0
         pending = pending_cpu if resource is Resource.CPU else pending_memory
-        extra = pending / capacity if capacity and capacity > 0 else 0.0
+        extra = pending / capacity if capacity > 0 else 0.0
         current: float | None = None
         for span in _SPANS:
             figure = figures.figure(span)
-            state = freshness(figure, span, now, snapshot.ages)
-            seen = seen or state is not Freshness.MISSING
-            if state is not Freshness.FRESH or figure is None:
+            if figure is None:
                 continue
+            seen = True
+            if now - figure.at > ages.of(span):
+                continue  # stale: not used
+            w = policy.weights.get(span, 0.0)
             if span is Span.AVG_5M:
-                current = figure.value + extra
-                usage[(resource, span)] = current
+                value = current = figure.value + extra
+                if w > 0:
+                    current_parts.append((w, value, capacity, resource is Resource.CPU))
             else:
                 # A maximum over a window that ends now includes the current figure.
-                usage[(resource, span)] = max(figure.value, current) if current is not None else figure.value
+                value = max(figure.value, current) if current is not None else figure.value
+                if w > 0:
+                    fixed += w * (1.0 - min(max(value, 0.0), 1.0))
+            if w > 0:
+                weight += w
+            usage[(resource, span)] = value
     if not usage:
         return NodeAssessment(
             name,
@@ -217,9 +233,9 @@ def assess_node(
         )
     over = None
     for mark in policy.marks:
-        value = usage.get((mark.resource, mark.span))
-        if value is not None and value > mark.limit:
-            over = f"{mark.resource.value} {mark.span.value} {value:.2f} > {mark.limit:g}"
+        mark_value = usage.get((mark.resource, mark.span))
+        if mark_value is not None and mark_value > mark.limit:
+            over = f"{mark.resource.value} {mark.span.value} {mark_value:.2f} > {mark.limit:g}"
             break
     return NodeAssessment(
         name,
@@ -230,6 +246,9 @@ def assess_node(
         cpu_cores=load.cpu_cores,
         memory_bytes=load.memory_bytes,
         recent_binds=binds,
+        fixed=fixed,
+        weight=weight,
+        current=tuple(current_parts),
     )
 
 
@@ -301,29 +320,8 @@ def filter_nodes(pod: PodInfo, candidates: Sequence[str], view: LoadView) -> Fil
     return FilterOutcome(tuple(passed), failed, tuple(missing), tuple(stale))
 
 
-def _score(node: NodeAssessment, pod_cpu: float, pod_memory: float, policy: LoadPolicy) -> float | None:
-    """The score on the 0-10 scale before rounding, hot value taken off; None without figures."""
-    total = weight = 0.0
-    for (resource, span), value in node.usage.items():
-        w = policy.weights.get(span, 0.0)
-        if w <= 0:
-            continue
-        if span is Span.AVG_5M:
-            capacity = node.cpu_cores if resource is Resource.CPU else node.memory_bytes
-            if capacity and capacity > 0:
-                value += (pod_cpu if resource is Resource.CPU else pod_memory) / capacity
-        total += w * (1.0 - min(max(value, 0.0), 1.0))
-        weight += w
-    if weight <= 0:
-        return None
-    return total / weight * MAX_SCORE - node.hot_value
-
-
-def _integer(raw: float) -> int:
-    return min(max(math.floor(raw + 0.5), 0), MAX_SCORE)
-
-
 def score_nodes(pod: PodInfo, candidates: Sequence[str], view: LoadView) -> ScoreOutcome:
+    """Each candidate's 0-10 score, in the request's order; neutral for nodes without fresh data."""
     policy = view.policy
     if policy.skip_daemonsets and pod.daemonset:
         neutral = tuple((name, policy.missing_score) for name in candidates)
@@ -333,15 +331,25 @@ def score_nodes(pod: PodInfo, candidates: Sequence[str], view: LoadView) -> Scor
     scores: list[tuple[str, int]] = []
     missing: list[str] = []
     stale: list[str] = []
-    best: tuple[float, str] | None = None
+    best_raw = -math.inf
+    favourite: str | None = None
+    nodes = view.nodes
+    fresh = Freshness.FRESH
+    # One pass, no helper calls: this loop runs for every candidate of every pod (1,000 nodes: ~0.5 ms).
     for name in candidates:
-        node = view.get(name)
-        raw = _score(node, pod_cpu, pod_memory, policy) if node.freshness is Freshness.FRESH else None
-        if raw is None:
-            (stale if node.freshness is Freshness.STALE else missing).append(name)
+        node = nodes.get(name)
+        if node is None or node.freshness is not fresh or node.weight <= 0:
+            (stale if node is not None and node.freshness is Freshness.STALE else missing).append(name)
             scores.append((name, policy.missing_score))
             continue
-        if best is None or raw > best[0]:
-            best = (raw, name)
-        scores.append((name, _integer(raw)))
-    return ScoreOutcome(tuple(scores), tuple(missing), tuple(stale), favourite=best[1] if best else None)
+        total = node.fixed
+        for w, value, capacity, is_cpu in node.current:
+            if capacity > 0:
+                value += (pod_cpu if is_cpu else pod_memory) / capacity
+            total += w * (1.0 - (1.0 if value > 1.0 else value if value > 0.0 else 0.0))
+        raw = total / node.weight * MAX_SCORE - node.hot_value
+        if raw > best_raw:
+            best_raw, favourite = raw, name
+        rounded = math.floor(raw + 0.5)
+        scores.append((name, MAX_SCORE if rounded > MAX_SCORE else rounded if rounded > 0 else 0))
+    return ScoreOutcome(tuple(scores), tuple(missing), tuple(stale), favourite=favourite)

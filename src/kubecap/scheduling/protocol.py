@@ -16,6 +16,7 @@ result's ``Error`` (kube-scheduler logs it and, with ``ignorable: true``, goes o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,3 +165,17 @@ def prioritize_result(outcome: ScoreOutcome) -> list[dict[str, Any]]:
 
 def encode(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def encode_priorities(scores: Sequence[tuple[str, int]]) -> bytes:
+    """``encode(priority_list(scores))``, three times faster when every name is a DNS-1123 name.
+
+    Node names always are (the apiserver validates them); anything else goes the slow, escaping way.
+    """
+    names = "\n".join(host for host, _ in scores)
+    if not _PLAIN_NAMES.fullmatch(names):
+        return encode(priority_list(scores))
+    return ("[" + ",".join(f'{{"Host":"{host}","Score":{score}}}' for host, score in scores) + "]").encode()
+
+
+_PLAIN_NAMES = re.compile(r"[a-z0-9.\-\n]*")

@@ -42,8 +42,13 @@ class NodeLoadQueries:
     def _cpu_5m(self) -> str:
         if self.rules:
             return self.scope.selector(CPU_RULE)
-        rate = f"rate({self.scope.selector('node_cpu_seconds_total', _NOT_BUSY)}[5m])"
-        return f"1 - avg without (cpu) (sum without (mode) ({rate}))"
+        # The share of all CPU seconds, not of wall time: rate() extrapolates every mode's counter by
+        # the same factor, which cancels here, so a window the scrapes only partly cover (a new node,
+        # an evaluation well after the last scrape) still gives the true share (kube-prometheus'
+        # rule divides by the number of CPUs and reads 0.10 as 0.30 in that case).
+        idle = f"sum without (cpu, mode) (rate({self.scope.selector('node_cpu_seconds_total', _NOT_BUSY)}[5m]))"
+        every = f"sum without (cpu, mode) (rate({self.scope.selector('node_cpu_seconds_total')}[5m]))"
+        return f"1 - {idle} / {every}"
 
     def _memory_5m(self) -> str:
         if self.rules:

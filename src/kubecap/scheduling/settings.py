@@ -154,6 +154,9 @@ class TaintSettings(_Strict):
     high_seconds: float = Field(600.0, ge=0, le=86_400, description="... for this long")
     low: float = Field(0.65, ge=0, le=10, description="untaint only when CPU and memory stay below this")
     low_seconds: float = Field(900.0, ge=0, le=86_400, description="... for this long")
+    hold_seconds: float = Field(
+        1800.0, ge=0, le=86_400, description="never undo a taint change sooner than this (no flapping)"
+    )
     max_share: float = Field(
         0.3, ge=0, description="most nodes of one pool tainted at once, as a share of the pool (rounded down)"
     )

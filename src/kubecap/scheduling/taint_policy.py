@@ -3,7 +3,9 @@
 A node is tainted when its CPU or memory utilisation has stayed at or above the high mark
 for ``high_for``, and untainted only when both have stayed below the lower mark for
 ``low_for``: between the marks nothing changes, so a node hovering near one mark cannot
-flap. Timers restart whenever an observation breaks the streak, and a node without fresh
+flap; and no change is undone sooner than ``hold`` after it was made (a dwell time, as a
+thermostat keeps a compressor from short cycling), so a node swinging between the marks
+cannot flap either. Timers restart whenever an observation breaks the streak, and a node without fresh
 data restarts both; if it carries our taint and stays without data for ``missing_for``,
 the taint goes (we do not keep capacity out of use on data we do not have).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -70,6 +72,8 @@ class Timers:
     hot_since: datetime | None = None
     cool_since: datetime | None = None
     missing_since: datetime | None = None
+    changed_at: datetime | None = None  # our last change of this node's taint
+    changed_to: Action | None = None  # ... and what it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class TaintPolicy:
     max_share: float = 0.3
     effect: str = "PreferNoSchedule"
     missing_for: timedelta = timedelta(minutes=15)
+    hold: timedelta = timedelta(minutes=30)
 
     def __post_init__(self) -> None:
         # Settings are checked in TaintSettings; this guards direct construction (simulator, tests).
@@ -116,6 +121,7 @@ class TaintPolicy:
             max_share=settings.max_share,
             effect=settings.effect,
             missing_for=timedelta(seconds=settings.missing_data_seconds),
+            hold=timedelta(seconds=settings.hold_seconds),
         )
 
 
@@ -147,11 +153,16 @@ def plan(
         if not seen.eligible:
             continue
         before = timers.get(seen.node, Timers())
+        # Dwell time: our change is never undone sooner than ``hold`` (no short cycling); a
+        # taint someone else removed meanwhile may come back at once, that undoes nothing of ours.
+        recent = before.changed_at is not None and now - before.changed_at < policy.hold
+        hold_add = recent and before.changed_to is Action.REMOVE
+        hold_remove = recent and before.changed_to is Action.ADD
         values = [v for v in (seen.cpu, seen.memory) if v is not None]
         if not values:
             missing_since = before.missing_since or now
-            new_timers[seen.node] = Timers(missing_since=missing_since)
-            if seen.tainted and now - missing_since >= policy.missing_for:
+            new_timers[seen.node] = Timers(None, None, missing_since, before.changed_at, before.changed_to)
+            if seen.tainted and not hold_remove and now - missing_since >= policy.missing_for:
                 reason = f"no fresh load data for {_minutes(now - missing_since)}"
                 changes.append(TaintChange(seen.node, Action.REMOVE, reason, seen.pool))
                 removing.add(seen.node)
@@ -160,11 +171,13 @@ def plan(
         cool = max(values) < policy.low
         hot_since = (before.hot_since or now) if hot else None
         cool_since = (before.cool_since or now) if cool else None
-        new_timers[seen.node] = Timers(hot_since, cool_since)
-        if not seen.tainted and hot_since is not None and now - hot_since >= policy.high_for:
+        new_timers[seen.node] = Timers(hot_since, cool_since, None, before.changed_at, before.changed_to)
+        if not seen.tainted and not hold_add and hot_since is not None and now - hot_since >= policy.high_for:
             reason = f"{_describe(seen)}: at or above {policy.high:g} for {_minutes(now - hot_since)}"
             wanted.append((max(values), seen, reason))
-        elif seen.tainted and cool_since is not None and now - cool_since >= policy.low_for:
+        elif (
+            seen.tainted and not hold_remove and cool_since is not None and now - cool_since >= policy.low_for
+        ):
             reason = f"{_describe(seen)}: below {policy.low:g} for {_minutes(now - cool_since)}"
             changes.append(TaintChange(seen.node, Action.REMOVE, reason, seen.pool))
             removing.add(seen.node)
@@ -198,4 +211,9 @@ def plan(
             continue
         tainted[seen.pool] = count + 1
         changes.append(TaintChange(seen.node, Action.ADD, reason, seen.pool))
+    for change in changes:
+        if change.action is not Action.UPDATE:
+            new_timers[change.node] = replace(
+                new_timers[change.node], changed_at=now, changed_to=change.action
+            )
     return TaintPlan(tuple(changes), tuple(deferred), new_timers, tainted, sizes)

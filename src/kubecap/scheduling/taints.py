@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -249,12 +249,20 @@ class TaintController:
         ):
             return report
         assert report.plan is not None
+        before = self._timers
         self._timers = dict(report.plan.timers)
         for node, reason in report.plan.deferred:
             self._metrics.deferred.labels("share_cap").inc()
             _log.info("taint deferred", extra={"node": node, "reason": reason})
         by_name = {n.name: n for n in nodes}
         await self._step(report, "apply", lambda: self._apply_all(report, by_name, now))
+        for change, result, _ in report.applied:
+            if result is AuditResult.FAILED and change.node in self._timers:
+                # Nothing changed on the node: no dwell time starts, the next round tries again.
+                previous = before.get(change.node, Timers())
+                self._timers[change.node] = replace(
+                    self._timers[change.node], changed_at=previous.changed_at, changed_to=previous.changed_to
+                )
         for pool, count in report.plan.tainted.items():
             self._metrics.tainted.labels(pool or "none").set(count)
         if settings.crane_annotations and not settings.dry_run:
@@ -280,7 +288,7 @@ class TaintController:
                 "dry run: would change the taint",
                 extra={"node": change.node, "action": change.action.value, "reason": change.reason},
             )
-            return AuditResult.OK, "dry run: nothing changed"
+            return AuditResult.OK, f"{change.reason} (dry run: nothing changed)"
         try:
             if change.action is not Action.ADD:
                 for taint in ours:

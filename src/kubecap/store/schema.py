@@ -459,3 +459,51 @@ class NodeUsageDaily(Base):
     cpu_requests: Mapped[float] = mapped_column(Float)
     mem_requests: Mapped[float] = mapped_column(Float)
     daemonset_only: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- authentication (revision 0006): local users, API tokens, browser sessions ---
+
+USERNAME_LENGTH = 64
+ROLE_LENGTH = 16
+HASH_LENGTH = 255
+TOKEN_DIGEST_LENGTH = 64
+
+
+class UserRow(Base):
+    """A local user: an argon2 hash, never the password; ``role`` is viewer, operator or admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(identifier(USERNAME_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    role: Mapped[str] = mapped_column(String(ROLE_LENGTH))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ApiTokenRow(Base):
+    """An API token for automation: only the SHA-256 digest of the secret is kept (shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(USERNAME_LENGTH))
+    digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SessionRow(Base):
+    """A browser session: the digest of the cookie's secret, its CSRF token and its expiry."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

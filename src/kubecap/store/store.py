@@ -28,7 +28,16 @@ from kubecap.domain.window import DAY, DailyWindow
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import ConfigError, NotFoundError, StoreError
 from kubecap.ports import WindowUsage
-from kubecap.store import audit_repo, control_repo, recommendations_repo, runs_repo, tasks_repo, usage_repo
+from kubecap.store import (
+    audit_repo,
+    auth_repo,
+    control_repo,
+    recommendations_repo,
+    runs_repo,
+    tasks_repo,
+    usage_repo,
+)
+from kubecap.store.auth_repo import SessionRecord, TokenRecord, UserRecord
 from kubecap.store.engine import async_engine, reason, unreachable
 from kubecap.store.migrate import (
     current_revision,
@@ -443,6 +452,126 @@ class Store:
         """Stored daily node figures matching every given filter (days inclusive), by cluster, node and day."""
         async with self._transaction("reading node usage history") as c:
             return await read_nodes(c, NodeFilter(cluster, since, until))
+
+    # --- authentication (revision 0006): users, API tokens, sessions; statements in auth_repo ----
+
+    async def count_users(self) -> int:
+        async with self._transaction("counting users") as c:
+            return await auth_repo.count_users(c)
+
+    async def users(self) -> list[UserRecord]:
+        async with self._transaction("listing users") as c:
+            return await auth_repo.users(c)
+
+    async def user(self, user_id: int) -> UserRecord:
+        async with self._transaction(f"reading user {user_id}") as c:
+            found = await auth_repo.user_by_id(c, user_id)
+        if found is None:
+            raise NotFoundError(f"user {user_id} does not exist: list the users to see their ids")
+        return found
+
+    async def user_by_name(self, username: str) -> UserRecord | None:
+        async with self._transaction(f"reading user {username!r}") as c:
+            return await auth_repo.user_by_name(c, username)
+
+    async def add_user(
+        self, username: str, password_hash: str, role: str, *, now: datetime, audit: AuditEvent | None = None
+    ) -> UserRecord:
+        """Create a user (and record its audit event) in one transaction; a taken name is a ConfigError."""
+        async with self._transaction(f"adding user {username!r}") as c:
+            if await auth_repo.user_by_name(c, username) is not None:
+                raise ConfigError(f"user {username!r} already exists: choose another name")
+            user_id = await auth_repo.add_user(c, username, password_hash, role, now)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+            created = await auth_repo.user_by_id(c, user_id)
+        assert created is not None
+        return created
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        role: str | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        audit: AuditEvent | None = None,
+    ) -> UserRecord:
+        """Change a user; a new password or disabling ends the user's sessions."""
+        values = {
+            k: v
+            for k, v in (("role", role), ("password_hash", password_hash), ("disabled", disabled))
+            if v is not None
+        }
+        async with self._transaction(f"changing user {user_id}") as c:
+            if await auth_repo.user_by_id(c, user_id) is None:
+                raise NotFoundError(f"user {user_id} does not exist: list the users to see their ids")
+            if values:
+                await auth_repo.update_user(c, user_id, values)
+            if password_hash is not None or disabled:
+                await auth_repo.delete_sessions_of(c, user_id)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+            changed = await auth_repo.user_by_id(c, user_id)
+        assert changed is not None
+        return changed
+
+    async def add_api_token(
+        self,
+        user_id: int,
+        name: str,
+        digest: str,
+        *,
+        now: datetime,
+        expires_at: datetime | None = None,
+        audit: AuditEvent | None = None,
+    ) -> TokenRecord:
+        async with self._transaction(f"adding API token {name!r}") as c:
+            token_id = await auth_repo.add_token(c, user_id, name, digest, now, expires_at)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+            created = await auth_repo.token_by_id(c, token_id)
+        assert created is not None
+        return created
+
+    async def api_tokens(self, *, user_id: int | None = None) -> list[TokenRecord]:
+        async with self._transaction("listing API tokens") as c:
+            return await auth_repo.tokens(c, user_id)
+
+    async def api_token(self, token_id: int) -> TokenRecord:
+        async with self._transaction(f"reading API token {token_id}") as c:
+            found = await auth_repo.token_by_id(c, token_id)
+        if found is None:
+            raise NotFoundError(f"API token {token_id} does not exist: list the tokens to see their ids")
+        return found
+
+    async def remove_api_token(self, token_id: int, *, audit: AuditEvent | None = None) -> None:
+        async with self._transaction(f"removing API token {token_id}") as c:
+            if await auth_repo.token_by_id(c, token_id) is None:
+                raise NotFoundError(f"API token {token_id} does not exist: list the tokens to see their ids")
+            await auth_repo.delete_token(c, token_id)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+
+    async def token_user(self, digest: str, *, now: datetime) -> UserRecord | None:
+        """The user of the unexpired token with this digest (its last use is recorded), else None."""
+        async with self._transaction("checking an API token") as c:
+            return await auth_repo.token_user(c, digest, now)
+
+    async def add_session(
+        self, digest: str, user_id: int, csrf: str, *, now: datetime, expires_at: datetime
+    ) -> None:
+        async with self._transaction("starting a session") as c:
+            await auth_repo.add_session(c, digest, user_id, csrf, now, expires_at)
+
+    async def session(self, digest: str, *, now: datetime) -> tuple[SessionRecord, UserRecord] | None:
+        """The unexpired session with this digest and its user, else None."""
+        async with self._transaction("checking a session") as c:
+            return await auth_repo.session(c, digest, now)
+
+    async def remove_session(self, digest: str) -> None:
+        async with self._transaction("ending a session") as c:
+            await auth_repo.delete_session(c, digest)
 
 
 async def _require_head(engine: AsyncEngine, url: str) -> None:

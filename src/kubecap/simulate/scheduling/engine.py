@@ -64,6 +64,7 @@ class Figures:
     taint_changes: int
     taint_changes_per_node_hour: float
     taint_flaps: int
+    most_tainted: int = 0  # the most nodes tainted at once
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float | int | str]:
@@ -247,6 +248,7 @@ def simulate(
     timers: dict[str, Timers] = {}
     events: list[tuple[int, int, Action]] = []
     end_cursor = 0
+    most_tainted = 0
     index_of = {name: i for i, name in enumerate(run.nodes.names)}
     for minute in range(total):
         while end_cursor < len(ends) and ends[end_cursor] <= minute:
@@ -295,6 +297,7 @@ def simulate(
                 flags = run.nodes.blocked if taints.effect == "NoSchedule" else run.nodes.prefer_avoid
                 flags[i] = on
                 events.append((minute, i, change.action))
+            most_tainted = max(most_tainted, int(np.count_nonzero(run.nodes.prefer_avoid | run.nodes.blocked)))
     not_placed += len(pending)  # still waiting at the end
     warm = scenario.warmup_minutes
     measured = run.util[:, warm:]
@@ -315,5 +318,6 @@ def simulate(
         taint_changes=len(counted),
         taint_changes_per_node_hour=len(counted) / (scenario.nodes * hours) if hours else 0.0,
         taint_flaps=_flaps(events, flap_window),
+        most_tainted=most_tainted,
         seconds=time.perf_counter() - started,
     )

@@ -64,7 +64,9 @@ def default_scores(pod: PodInfo, nodes: NodeState, candidates: npt.NDArray[np.in
     balanced = (1 - np.abs(cpu - memory) / 2) * 100
     avoid = nodes.prefer_avoid[candidates].astype(np.float64)
     toleration: F64 = 100 * (1 - avoid / avoid.max()) if avoid.max() > 0 else np.full(len(candidates), 100.0)
-    total: F64 = np.floor(least_allocated) + np.floor(balanced) + TAINT_TOLERATION_WEIGHT * np.floor(toleration)
+    total: F64 = (
+        np.floor(least_allocated) + np.floor(balanced) + TAINT_TOLERATION_WEIGHT * np.floor(toleration)
+    )
     return total
 
 

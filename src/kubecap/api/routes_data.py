@@ -1,0 +1,205 @@
+"""Clusters, the overview, workloads with their usage history, recommendations (and approving them
+into the control table with a diff), nodes, and settings without secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from kubecap.api import queries
+from kubecap.api.context import context
+from kubecap.api.listing import page
+from kubecap.api.security import Operator, Viewer
+from kubecap.domain.workload import WorkloadRef
+from kubecap.errors import NotFoundError
+from kubecap.store import masked_url
+
+router = APIRouter(prefix="/api", tags=["data"])
+Offset = Query(0, ge=0)
+Limit = Query(100, ge=1, le=1000)
+
+
+@router.get("/clusters")
+async def list_clusters(principal: Viewer, request: Request) -> list[dict[str, Any]]:
+    ctx = context(request)
+    return [{"name": name, "span": await _span(request, name)} for name in await queries.clusters(ctx)]
+
+
+async def _span(request: Request, cluster: str) -> list[str] | None:
+    span = await context(request).store.usage_span(cluster=cluster)
+    return [span[0].isoformat(), span[1].isoformat()] if span else None
+
+
+@router.get("/overview")
+async def overview(principal: Viewer, request: Request, cluster: str | None = None) -> dict[str, Any]:
+    """Requested vs used vs allocatable at peak, top namespaces and workloads, the 30-day trend, cost."""
+    return await queries.overview(context(request), cluster)
+
+
+@router.get("/workloads")
+async def list_workloads(
+    principal: Viewer,
+    request: Request,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    kind: str | None = None,
+    q: str | None = Query(None, description="substring of the name or namespace"),
+    sort: str | None = Query("-waste_usd", description="a field, '-' first for descending"),
+    offset: int = Offset,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    rows = [s.to_dict() for s in await queries.summaries(context(request), cluster)]
+    filters = {"namespace": namespace, "kind": queries.parse_kind(kind).value if kind else None}
+    return page(rows, offset=offset, limit=limit, sort=sort, filters=filters, search=q)
+
+
+@router.get("/workloads/{cluster}/{namespace}/{kind}/{name}")
+async def get_workload(
+    cluster: str,
+    namespace: str,
+    kind: str,
+    name: str,
+    principal: Viewer,
+    request: Request,
+    days: int = Query(30, ge=1, le=400),
+) -> dict[str, Any]:
+    """Summary, daily peak-window and whole-day usage per container, and recommendations."""
+    ref = WorkloadRef(cluster, namespace, queries.parse_kind(kind), name)
+    return await queries.workload(context(request), ref, days)
+
+
+@router.get("/recommendations")
+async def list_recommendations(
+    principal: Viewer,
+    request: Request,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    strategy: str | None = None,
+    changed: bool | None = None,
+    sort: str | None = None,
+    offset: int = Offset,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    recs = await context(request).store.recommendations(
+        cluster=cluster, strategy=strategy, namespace=namespace
+    )
+    rows = [queries.recommendation_dict(r) for r in recs if changed is None or r.changed == changed]
+    return page(rows, offset=offset, limit=limit, sort=sort)
+
+
+class Approval(BaseModel):
+    workload_id: str = Field(description="cluster/namespace/Kind/name")
+    strategy: str = queries.DEFAULT_STRATEGY
+    replicas: bool = True
+    dry_run: bool = False
+
+
+@router.post("/recommendations/approve")
+async def approve(body: Approval, principal: Operator, request: Request) -> dict[str, Any]:
+    """Write a workload's recommendation into the control table; the answer is the diff (audited)."""
+    ctx = context(request)
+    parts = body.workload_id.split("/")
+    if len(parts) != 4:
+        raise NotFoundError(
+            f"workload id {body.workload_id!r} is not cluster/namespace/Kind/name: copy it from the list"
+        )
+    ref = WorkloadRef(parts[0], parts[1], queries.parse_kind(parts[2]), parts[3])
+    recs = [
+        r
+        for r in await ctx.store.recommendations(
+            cluster=ref.cluster, strategy=body.strategy, namespace=ref.namespace
+        )
+        if r.ref.workload == ref
+    ]
+    if not recs:
+        raise NotFoundError(
+            f"no {body.strategy} recommendation for {body.workload_id}: run the recommender or pick another strategy"
+        )
+    changes, skipped = await ctx.control.approve(recs, replicas=body.replicas)
+    applied = await ctx.control.apply(
+        changes,
+        action="control.approve",
+        actor=principal.username,
+        reason=f"approved {body.strategy}",
+        dry_run=body.dry_run,
+    )
+    return {
+        "changes": [{"workload": str(c.ref), "state": c.describe(), "diff": c.lines()} for c in applied],
+        "skipped": skipped,
+        "dry_run": body.dry_run,
+    }
+
+
+@router.get("/control/specs")
+async def control_specs(
+    principal: Viewer, request: Request, cluster: str | None = None, namespace: str | None = None
+) -> list[dict[str, Any]]:
+    specs = await context(request).control.specs(cluster=cluster, namespace=namespace)
+    return [{"workload": str(s.ref), **s.values()} for s in specs]
+
+
+@router.get("/control/policies")
+async def control_policies(principal: Viewer, request: Request, cluster: str) -> list[dict[str, Any]]:
+    policies = await context(request).control.policies(cluster)
+    return [{"cluster": p.cluster, "namespace": p.namespace, **p.values()} for p in policies]
+
+
+@router.get("/nodes")
+async def nodes(principal: Viewer, request: Request, cluster: str | None = None) -> list[dict[str, Any]]:
+    """Each node's latest daily figures (load and requests against allocatable).
+
+    Live load and taints come with the scheduling capability's services (not wired here yet).
+    """
+    stored = await context(request).store.node_usage(cluster=cluster)
+    latest = {}
+    for n in stored:
+        latest[(n.cluster, n.node)] = n
+    return [
+        {
+            "cluster": n.cluster,
+            "node": n.node,
+            "day": n.day.isoformat(),
+            "pool": n.pool,
+            "cpu_p99": n.cpu_p99,
+            "mem_p99": n.mem_p99,
+            "cpu_allocatable": n.cpu_allocatable,
+            "mem_allocatable": n.mem_allocatable,
+            "cpu_requests": n.cpu_requests,
+            "mem_requests": n.mem_requests,
+            "daemonset_only": n.daemonset_only,
+        }
+        for n in latest.values()
+    ]
+
+
+@router.get("/settings")
+async def settings(principal: Viewer, request: Request) -> dict[str, Any]:
+    """The settings in force, secrets left out (a token or password shows only whether it is set)."""
+    ctx = context(request)
+    clusters = []
+    for c in ctx.settings.clusters:
+        prom = c.prometheus
+        clusters.append(
+            {
+                "name": c.name,
+                "timezone": c.timezone,
+                "peak_windows": list(c.peak_windows),
+                "simulated": c.simulated,
+                "prometheus": None
+                if prom is None
+                else {
+                    "url": prom.url,
+                    "auth": "bearer" if prom.token() else "basic" if prom.username else "none",
+                    "headers": sorted(prom.headers),
+                },
+            }
+        )
+    channels = [{"name": ch.name, "events": ch.events} for ch in ctx.settings.notifications.channels]
+    return {
+        "database": masked_url(ctx.settings.database_url),
+        "clusters": clusters,
+        "notification_channels": channels,
+        "api": ctx.settings.api.model_dump(),
+    }

@@ -1,0 +1,28 @@
+"""Mounting the UI: every page module registers its pages with the shared context, then NiceGUI is
+mounted on the API's FastAPI app (one port, one process, the same services)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import FastAPI
+from nicegui import ui
+
+from kubecap.api.context import ApiContext
+from kubecap.ui import audit, control, login, nodes, operations, overview, settings, workloads
+from kubecap.ui.strings import t
+
+MODULES = (login, overview, workloads, control, operations, nodes, audit, settings)
+
+
+def register(ctx: ApiContext) -> None:
+    """Register every page (NiceGUI keeps pages globally: call once per process, or per test)."""
+    for module in MODULES:
+        module.register(ctx)
+
+
+def mount(app: FastAPI, ctx: ApiContext) -> None:
+    register(ctx)
+    # The storage secret signs NiceGUI's browser id cookie; a fresh one per process only logs users out
+    # of the UI on restart, and nothing secret is kept in that storage but the session, which expires.
+    ui.run_with(app, title=t("app"), storage_secret=secrets.token_urlsafe(32), show_welcome_message=False)

@@ -1,0 +1,157 @@
+"""The UI in a real browser: `kubecap demo` serving on 127.0.0.1, driven by Debian's headless Chromium.
+
+It logs in, opens every page (a screenshot of each under test-output/screenshots/), approves
+a recommendation, schedules a task and finds both in the audit page. Chromium and its driver
+come from Debian (`chromium`, `chromium-driver`; scripts/check installs them when root):
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.api.conftest import Server, start, stop
+
+CHROMIUM = "/usr/bin/chromium"
+DRIVER = "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
+PAGES = ("overview", "workloads", "control", "operations", "nodes", "audit", "settings")
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+    reason="Debian's chromium and chromium-driver are not installed (scripts/check installs them as root)",
+)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Server]:
+    process, url, password = start(["demo", "--days", "4", "--port", "0"])
+    try:
+        yield Server(url, password, "", process)
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait(driver: WebDriver, css: str, timeout: float = 20) -> WebElement:
+    found: WebElement = WebDriverWait(driver, timeout).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, css))
+    )
+    return found
+
+
+def field(driver: WebDriver, testid: str) -> WebElement:
+    return wait(driver, f'input[data-testid="{testid}"], [data-testid="{testid}"] input')
+
+
+def text_appears(driver: WebDriver, text: str, timeout: float = 20) -> None:
+    WebDriverWait(driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def test_log_in_open_every_page_approve_schedule_and_audit(demo: Server, browser: WebDriver) -> None:
+    try:
+        walk(demo, browser)
+    except Exception:
+        shot(browser, "failure")  # what the browser showed when it went wrong
+        raise
+
+
+def walk(demo: Server, browser: WebDriver) -> None:
+    browser.get(demo.url)
+    field(browser, "username").send_keys("admin")
+    shot(browser, "login")
+    field(browser, "password").send_keys("not the password", Keys.ENTER)
+    text_appears(browser, "wrong user name or password")
+    password = field(browser, "password")
+    password.send_keys(Keys.CONTROL, "a")  # select and overwrite: clear() bypasses Vue's input events
+    password.send_keys(demo.password, Keys.ENTER)
+    wait(browser, '[data-testid="cost_month"]')
+    for page in PAGES:
+        wait(browser, f'[data-testid="nav-{page}"]').click()
+        WebDriverWait(browser, 20).until(
+            lambda d, page=page: (
+                d.find_element(By.CSS_SELECTOR, '[data-testid="page-title"]').text.lower() == page
+            )
+        )
+        shot(browser, page)
+
+    # A workload's detail page, from the table: approve its recommendation.
+    wait(browser, '[data-testid="nav-workloads"]').click()
+    link = wait(browser, '[data-testid="workloads-table"] a')
+    workload_id = link.get_attribute("href").split("/workloads/", 1)[1]  # type: ignore[union-attr]
+    link.click()
+    wait(browser, '[data-testid="approve"]').click()
+    wait(browser, '[data-testid="approved"]')
+    shot(browser, "workload")
+
+    # Schedule a task; an invalid cron first, which gets one sentence, not a traceback.
+    wait(browser, '[data-testid="nav-operations"]').click()
+    field(browser, "task-target").send_keys(workload_id)
+    replicas = field(browser, "task-replicas")
+    replicas.send_keys(Keys.CONTROL, "a")
+    replicas.send_keys("3")
+    field(browser, "task-cron").send_keys("every day")
+    wait(browser, '[data-testid="task-submit"]').click()
+    text_appears(browser, "cron")
+    cron = field(browser, "task-cron")
+    cron.send_keys(Keys.CONTROL, "a")
+    cron.send_keys("0 22 * * *")
+    wait(browser, '[data-testid="task-submit"]').click()
+    text_appears(browser, "cron '0 22 * * *'")
+    shot(browser, "operations-task")
+
+    wait(browser, '[data-testid="nav-audit"]').click()
+    text_appears(browser, "task.add")
+    text_appears(browser, "control.approve")
+    shot(browser, "audit-entries")
+
+    wait(browser, '[data-testid="logout"]').click()
+    field(browser, "username")
+    browser.get(demo.url + "audit")
+    field(browser, "username")  # logged out: back at the login page
+
+
+def test_chromium_is_debian_s(browser: WebDriver) -> None:
+    assert shutil.which("chromium") == CHROMIUM
+    assert browser.capabilities["browserName"] in ("chrome", "chromium")
