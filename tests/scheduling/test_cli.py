@@ -186,6 +186,7 @@ def test_node_load_and_one_taint_round_end_to_end(live_prometheus: str, tmp_path
             foreign,
             {"key": "kubecap.io/overloaded", "effect": "PreferNoSchedule"},
         ]
-        assert "taints" not in apiserver.get("nodes", "", "node-b").get("spec", {})
+        assert apiserver.get("nodes", "", "node-b")["spec"]["taints"] == []
+        assert apiserver.count("PATCH", r"/nodes/node-b$") == 0
         audit = kubecap("audit", "--config", str(config))
         assert "node.taint" in audit.stdout and "node/node-a" in audit.stdout, audit
