@@ -307,7 +307,8 @@ async def node_load_cache(
         raise ConfigError(f"cluster {cluster.name!r} has no Prometheus: set its prometheus.url")
     policy = LoadPolicy.from_settings(scheduling.extender, scheduling.node_load)
     window = max(
-        scheduling.node_load.recent_binding_seconds, *(r.window_seconds for r in scheduling.extender.hot_value)
+        scheduling.node_load.recent_binding_seconds,
+        *(r.window_seconds for r in scheduling.extender.hot_value),
     )
     async with PrometheusClient(prometheus_options(cluster.prometheus)) as client:
         reader = NodeLoadReader(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ def _history() -> History:
     known = [("node-a", "10.0.0.1"), ("node-b", "10.0.0.2"), ("node-d", "10.0.0.4"), ("node-f", "10.0.0.6")]
     node_info(history, PROD, known)
     node_info(history, {"cluster": "other"}, known)
-    pods = [
+    pods: list[tuple[str, float, list[tuple[str, float]], list[tuple[str, float]], str]] = [
         ("new-1", E - 120, [("cpu", 1.0), ("memory", GI)], [("cpu", 2.0), ("memory", GI)], "node-a"),
         ("new-2", E - 30, [("cpu", 0.5)], [], "node-a"),
         ("new-3", E - 45, [], [("memory", 512 * MI)], "node-a"),
@@ -106,8 +107,8 @@ async def client(prometheus_url: str) -> AsyncIterator[PrometheusClient]:
         yield opened
 
 
-async def _read(client: PrometheusClient, cluster: str, **settings: object) -> Read:
-    config = NodeLoadSettings(**settings)  # type: ignore[arg-type]
+async def _read(client: PrometheusClient, cluster: str, **settings: Any) -> Read:
+    config = NodeLoadSettings(**settings)
     reader = NodeLoadReader(client, config, cluster_label={"cluster": cluster})
     cache = NodeLoadCache(
         reader, config, clock=lambda: END, identities=[NodeIdentity("node-c")] if cluster == "prod" else ()

@@ -12,6 +12,7 @@ from kubecap.errors import ConfigError
 from kubecap.scheduling.settings import TaintSettings, checked
 from kubecap.scheduling.taint_policy import (
     Action,
+    TaintChange,
     TaintObservation,
     TaintPlan,
     TaintPolicy,
@@ -90,7 +91,7 @@ def test_between_the_marks_nothing_changes_and_removal_needs_a_cool_streak() -> 
 
 def test_memory_counts_like_cpu() -> None:
     timers: dict[str, Timers] = {}
-    changes = []
+    changes: list[TaintChange] = []
     for minute in range(11):
         seen = TaintObservation("n", cpu=0.1, memory=0.95)
         result = plan([seen, TaintObservation("m", cpu=0.1)], timers, POLICY, T0 + timedelta(minutes=minute))

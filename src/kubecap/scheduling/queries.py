@@ -46,7 +46,9 @@ class NodeLoadQueries:
         # the same factor, which cancels here, so a window the scrapes only partly cover (a new node,
         # an evaluation well after the last scrape) still gives the true share (kube-prometheus'
         # rule divides by the number of CPUs and reads 0.10 as 0.30 in that case).
-        idle = f"sum without (cpu, mode) (rate({self.scope.selector('node_cpu_seconds_total', _NOT_BUSY)}[5m]))"
+        idle = (
+            f"sum without (cpu, mode) (rate({self.scope.selector('node_cpu_seconds_total', _NOT_BUSY)}[5m]))"
+        )
         every = f"sum without (cpu, mode) (rate({self.scope.selector('node_cpu_seconds_total')}[5m]))"
         return f"1 - {idle} / {every}"
 

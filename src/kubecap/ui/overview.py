@@ -44,6 +44,7 @@ def register(ctx: ApiContext) -> None:
             cpu, mem = data["cpu"], data["memory"]
             ui.echart(
                 {
+                    "animation": False,
                     "tooltip": {},
                     "legend": {},
                     "xAxis": {"type": "category", "data": names},
@@ -67,6 +68,7 @@ def register(ctx: ApiContext) -> None:
             ui.label(t("trend"))
             ui.echart(
                 {
+                    "animation": False,
                     "tooltip": {"trigger": "axis"},
                     "legend": {},
                     "xAxis": {"type": "category", "data": [r["day"] for r in trend]},

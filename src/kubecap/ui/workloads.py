@@ -61,7 +61,8 @@ def _chart(series: list[dict[str, Any]], container: str, window_is_day: bool, fi
         }
 
     return {
-        "tooltip": {"trigger": "axis"},
+        "animation": False,
+                    "tooltip": {"trigger": "axis"},
         "legend": {},
         "xAxis": {"type": "category", "data": days},
         "yAxis": {"type": "value", "name": t("cpu") if figure == "cpu" else t("memory")},
@@ -131,7 +132,7 @@ def register(ctx: ApiContext) -> None:
                     target = rec["target"]
                     ui.label(
                         f"{rec['strategy']} · {rec['container']}: CPU {target['cpu_request']} · "
-                        f"memory {target['mem_request']} · savings ${rec['savings']['usd'] or 0:,.2f}/month"
+                        f"memory {(target['mem_request'] or 0) / GIB:.2f} GiB · savings ${rec['savings']['usd'] or 0:,.2f}/month"
                     ).classes("font-bold")
                     ui.label(rec["explanation"]).classes("text-sm whitespace-pre-wrap")
 

@@ -297,7 +297,9 @@ def simulate(
                 flags = run.nodes.blocked if taints.effect == "NoSchedule" else run.nodes.prefer_avoid
                 flags[i] = on
                 events.append((minute, i, change.action))
-            most_tainted = max(most_tainted, int(np.count_nonzero(run.nodes.prefer_avoid | run.nodes.blocked)))
+            most_tainted = max(
+                most_tainted, int(np.count_nonzero(run.nodes.prefer_avoid | run.nodes.blocked))
+            )
     not_placed += len(pending)  # still waiting at the end
     warm = scenario.warmup_minutes
     measured = run.util[:, warm:]
