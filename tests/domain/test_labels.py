@@ -35,5 +35,5 @@ def test_matches(selector: str, matches: bool) -> None:
 
 @pytest.mark.parametrize("selector", ["app=(web", "env in ()", "a b", "=web", "app=we b"])
 def test_bad_selectors_name_themselves_and_show_the_form(selector: str) -> None:
-    with pytest.raises(SelectorError, match="write it as kubectl does|needs at least one value"):
+    with pytest.raises(SelectorError, match=r"write it as kubectl does|needs at least one value"):
         LabelSelector.parse(selector)

@@ -9,15 +9,14 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from kubecap.domain.node_identity import NodeIdentity, NodeIndex
 from kubecap.domain.window import windows_of_day
 from kubecap.errors import ConfigError
 from kubecap.metrics.nodes import (
     NO_NODE_INFO,
     NodeDay,
-    host_of,
     ksm_label,
     node_days_from_samples,
-    node_of_instance,
     node_rows,
 )
 from kubecap.metrics.sim_node_profile import NodeSamples, node_figures
@@ -38,8 +37,10 @@ def sample(figure: str, value: float = 1.0, **labels: str) -> Sample:
     return Sample({"figure": figure, **labels}, value)
 
 
-NAMES = {"a", "b", "c", "v6"}
-BY_IP = {"10.0.0.1": "a", "10.0.0.2": "b", "10.0.0.3": "c", "fd00::1": "v6"}
+INDEX = NodeIndex.build(
+    NodeIdentity(name, (ip,))
+    for name, ip in (("a", "10.0.0.1"), ("b", "10.0.0.2"), ("c", "10.0.0.3"), ("v6", "fd00::1"))
+)
 
 
 @pytest.mark.parametrize(
@@ -56,17 +57,10 @@ BY_IP = {"10.0.0.1": "a", "10.0.0.2": "b", "10.0.0.3": "c", "fd00::1": "v6"}
     ],
 )
 def test_instances_map_to_nodes_by_name_or_internal_ip(instance: str, node: str | None) -> None:
-    assert node_of_instance(instance, NAMES, BY_IP) == node
+    assert INDEX.resolve({"instance": instance}) == node
 
 
-def test_hosts_and_kube_state_metrics_labels() -> None:
-    assert [host_of(i) for i in ("10.0.0.1:9100", "[fd00::1]:9100", "fd00::1", "name", "name:http")] == [
-        "10.0.0.1",
-        "fd00::1",
-        "fd00::1",
-        "name",
-        "name:http",
-    ]
+def test_kube_state_metrics_labels() -> None:
     assert ksm_label("cloud.google.com/gke-nodepool") == "label_cloud_google_com_gke_nodepool"
 
 

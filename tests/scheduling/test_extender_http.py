@@ -13,12 +13,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from kubecap.domain.node_identity import NodeIdentity
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.scheduling.extender import Extender, build_extender
 from kubecap.scheduling.load import Figure, LoadSnapshot, NodeLoad, ResourceLoad
 from kubecap.scheduling.metrics import NodeLoadMetrics
 from kubecap.scheduling.nodeload import NodeLoadCache, NodeLoadReader
-from kubecap.scheduling.nodes import NodeIdentity
 from kubecap.scheduling.policy import LoadPolicy
 from kubecap.scheduling.server import serving
 from kubecap.scheduling.settings import NodeLoadSettings

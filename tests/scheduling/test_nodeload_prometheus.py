@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from kubecap.domain.node_identity import NodeIdentity
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.scheduling.load import Freshness, LoadSnapshot, Span, freshness
 from kubecap.scheduling.nodeload import NodeLoadCache, NodeLoadReader
-from kubecap.scheduling.nodes import NodeIdentity
 from kubecap.scheduling.settings import NodeLoadSettings
 from kubecap.testing.prometheus import PrometheusServer, backfill
 from tests.scheduling.node_exporter import ExporterNode, History, constant, node_info, scheduled_pod

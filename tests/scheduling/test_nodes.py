@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubecap.scheduling.nodes import NodeIdentity, NodeIndex, instance_host
+from kubecap.domain.node_identity import NodeIdentity, NodeIndex, instance_host
 
 INDEX = NodeIndex.build(
     [

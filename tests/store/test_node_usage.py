@@ -16,6 +16,7 @@ import pytest
 from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.node import NodeUsage
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow
+from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import PrometheusUnreachable, StoreError
 from kubecap.metrics.collector import Outcome, collect, plan_windows
 from kubecap.metrics.simulated import SimulatedSource, demo_scenario, scenario_from_yaml
@@ -157,6 +158,9 @@ class NodesFailOnce:
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
         return await self._source.hpas(window)
+
+    async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
+        return await self._source.workload_labels(window)
 
     async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
         if not self.failed:

@@ -22,6 +22,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from kubecap.ui.strings import t
 from tests.api.conftest import Server, start, stop
 
 CHROMIUM = "/usr/bin/chromium"
@@ -110,9 +111,7 @@ def walk(demo: Server, browser: WebDriver) -> None:
     for page in PAGES:
         wait(browser, f'[data-testid="nav-{page}"]').click()
         WebDriverWait(browser, 20).until(
-            lambda d, page=page: (
-                d.find_element(By.CSS_SELECTOR, '[data-testid="page-title"]').text.lower() == page
-            )
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-testid="page-title"]'), t(page))
         )
         shot(browser, page)
 

@@ -12,12 +12,13 @@ each kube-state-metrics figure per node, and kubecap maps instances to nodes her
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from kubecap.domain.node import NodeUsage
+from kubecap.domain.node_identity import NodeIdentity, NodeIndex
 
 POOL_LABELS: tuple[str, ...] = (
     "kubecap.io/pool",
@@ -64,27 +65,6 @@ class NodeDay:
 def ksm_label(name: str) -> str:
     """kube-state-metrics' label for a Kubernetes label ("kubecap.io/pool" → "label_kubecap_io_pool")."""
     return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", name)
-
-
-def host_of(instance: str) -> str:
-    """The host of an ``instance``: without its port ("10.0.0.5:9100", "[fd00::5]:9100"), else as is."""
-    if instance.startswith("["):
-        end = instance.find("]")
-        return instance[1:end] if end > 0 else instance
-    host, colon, port = instance.rpartition(":")
-    if colon and port.isdigit() and host and ":" not in host:
-        return host
-    return instance
-
-
-def node_of_instance(instance: str, names: Collection[str], by_ip: Mapping[str, str]) -> str | None:
-    """The node an ``instance`` label names: a node name (with or without a port), or an internal IP."""
-    if instance in names:
-        return instance
-    host = host_of(instance)
-    if host in names:
-        return host
-    return by_ip.get(host)
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -135,8 +115,9 @@ def node_days_from_samples(
 ) -> tuple[list[NodeDay], list[str]]:
     """Per node figures from the catalogue's ``nodes`` query (samples labelled ``figure``), and warnings.
 
-    node-exporter figures come per ``instance`` and are mapped to nodes with
-    ``node_of_instance``; instances that map to no node are named in a warning. When
+    node-exporter figures come per ``instance`` and are mapped to nodes by name or internal IP
+    (domain/node_identity.py, shared with scheduling); instances that map to no node are named in
+    a warning. When
     request series exist but none carries a ``node`` label (kube-state-metrics before v2)
     node requests are unknown, and no node is returned rather than nodes with no requests.
     """
@@ -146,8 +127,9 @@ def node_days_from_samples(
     info = by_figure.get("info", [])
     if not info:
         return [], [NO_NODE_INFO]
-    names = {s.labels.get("node", "") for s in info} - {""}
-    by_ip = {s.labels["internal_ip"]: s.labels["node"] for s in info if s.labels.get("internal_ip")}
+    index = NodeIndex.build(
+        NodeIdentity(s.labels.get("node", ""), (s.labels.get("internal_ip", ""),)) for s in info
+    )
 
     def per_node(figure: str) -> dict[str, float]:
         return {s.labels.get("node", ""): float(s.value) for s in by_figure.get(figure, [])}
@@ -165,7 +147,7 @@ def node_days_from_samples(
         # Several instances naming one node (scraped twice): the first in label order counts.
         for s in sorted(by_figure.get(figure, []), key=lambda s: s.labels.get("instance", "")):
             instance = s.labels.get("instance", "")
-            node = node_of_instance(instance, names, by_ip)
+            node = index.resolve({"instance": instance})
             if node is None:
                 unknown.add(instance)
             else:
@@ -190,7 +172,7 @@ def node_days_from_samples(
             other_pods=others.get(node, 0.0) > 0,
             pool=pools.get(node),
         )
-        for node in sorted(names)
+        for node in sorted(index.names)
     ]
     warnings = []
     if unknown:

@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kubecap.domain.node_identity import NodeIdentity
 from kubecap.scheduling.decide import Decider
 from kubecap.scheduling.load import Freshness, LoadSnapshot, Resource, Span, freshness
 from kubecap.scheduling.metrics import CONTENT_TYPE, ExtenderMetrics, exposition
-from kubecap.scheduling.nodes import NodeIdentity
 from kubecap.scheduling.policy import LoadPolicy, LoadView
 from kubecap.scheduling.protocol import (
     ExtenderArgs,

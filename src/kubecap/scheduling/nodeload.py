@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from kubecap.domain.node_identity import NodeIdentity, NodeIndex, series_name
 from kubecap.errors import KubecapError
 from kubecap.metrics.prometheus import PrometheusClient, Sample
 from kubecap.metrics.promql import Scope
 from kubecap.scheduling.load import Figure, LoadSnapshot, MaxAges, NodeLoad, RecentBinding, ResourceLoad, Span
-from kubecap.scheduling.nodes import NodeIdentity, NodeIndex, series_name
 from kubecap.scheduling.pods import Estimator, PodInfo
 from kubecap.scheduling.queries import CPU_RULE, MEMORY_RULE, NodeLoadQueries, RecentPodQueries
 from kubecap.scheduling.settings import NodeLoadSettings

@@ -24,14 +24,20 @@ def register(ctx: ApiContext) -> None:
 
         with ui.card().classes("absolute-center w-80"):
             ui.label(t("app")).classes("text-2xl")
-            username = ui.input(t("username")).props('data-testid="username" autofocus').classes("w-full")
+            username = (
+                ui.input(t("username"))
+                .props('data-testid="username" autofocus')
+                .mark("username")
+                .classes("w-full")
+            )
             password = (
                 ui.input(t("password"), password=True)
                 .props('data-testid="password"')
+                .mark("password")
                 .classes("w-full")
                 .on("keydown.enter", submit)
             )
-            ui.button(t("login"), on_click=submit).props('data-testid="login"')
+            ui.button(t("login"), on_click=submit).props('data-testid="login"').mark("login")
 
     @ui.page("/logout")
     async def logout_page() -> RedirectResponse:

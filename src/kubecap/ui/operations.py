@@ -41,14 +41,19 @@ def register(ctx: ApiContext) -> None:
                     value="scale",
                     label=t("operation"),
                 )
-                target = ui.input(t("workload_id")).classes("w-96").props('data-testid="task-target"')
+                target = (
+                    ui.input(t("workload_id"))
+                    .classes("w-96")
+                    .props('data-testid="task-target"')
+                    .mark("task-target")
+                )
                 replicas = ui.number(t("replicas"), value=1, min=0, precision=0).props(
                     'data-testid="task-replicas"'
                 )
                 at = ui.input(t("at")).props('data-testid="task-at"')
-                cron = ui.input(t("cron")).props('data-testid="task-cron"')
+                cron = ui.input(t("cron")).props('data-testid="task-cron"').mark("task-cron")
                 zone = ui.input(t("timezone"), value="UTC")
-                submit = ui.button(t("submit")).props('data-testid="task-submit"')
+                submit = ui.button(t("submit")).props('data-testid="task-submit"').mark("task-submit")
             table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination=25).classes("w-full")
             table.props('data-testid="tasks-table"')
 

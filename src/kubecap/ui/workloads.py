@@ -62,7 +62,7 @@ def _chart(series: list[dict[str, Any]], container: str, window_is_day: bool, fi
 
     return {
         "animation": False,
-                    "tooltip": {"trigger": "axis"},
+        "tooltip": {"trigger": "axis"},
         "legend": {},
         "xAxis": {"type": "category", "data": days},
         "yAxis": {"type": "value", "name": t("cpu") if figure == "cpu" else t("memory")},

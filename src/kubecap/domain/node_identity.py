@@ -1,4 +1,4 @@
-"""Which Kubernetes node a node-exporter series belongs to.
+"""Which Kubernetes node a node-exporter series belongs to (used by collection and scheduling).
 
 The most common failure of crane-scheduler is "failed to get data": it looks series up by
 the node's IP in ``instance`` while the scrape config put the node name there, or the
