@@ -302,3 +302,31 @@ def test_settings_never_return_secrets(short_sessions: Server, tmp_path: Path) -
     assert answer.status_code == 200
     assert "s3cret" not in answer.text
     assert answer.json()["clusters"][0]["prometheus"]["auth"] == "bearer"
+
+
+def test_control_specs_and_policies_are_edited_with_diffs_and_bad_quantities_refused(
+    server: Server, tokens: dict[str, str]
+) -> None:
+    op, admin = auth(tokens["operator"]), auth(tokens["admin"])
+    path = "/api/control/specs/demo/edit/Deployment/api"
+    with server.client() as c:
+        body = {"replicas": 3, "container": {"container": "app", "requests": {"cpu": "lots"}}}
+        assert "lots" in problem(c.put(path, json=body, headers=op), 422)["detail"]
+        body["container"] = {"container": "app", "requests": {"cpu": "250m", "memory": "256Mi"}}
+        created = c.put(path, json=body, headers=op)
+        assert created.status_code == 200, created.text
+        assert "replicas: - -> 3" in created.json()["diff"]
+        assert any(
+            s["workload"] == "demo/edit/Deployment/api"
+            for s in c.get("/api/control/specs", headers=op).json()
+        )
+        assert c.delete(path, headers=op).json()["state"].endswith("(removed)")
+        problem(c.delete(path, headers=op), 404)
+        problem(c.put("/api/control/policies/demo/edit", json={"enforcement": "warn"}, headers=op), 403)
+        policy = c.put("/api/control/policies/demo/edit", json={"enforcement": "warn"}, headers=admin).json()
+        assert policy["after"]["enforcement"] == "warn"
+        listed = c.get("/api/control/policies", params={"cluster": "demo"}, headers=op).json()
+        assert {"cluster": "demo", "namespace": "edit"}.items() <= listed[0].items()
+        problem(c.put("/api/control/policies/demo/edit", json={"enforcement": "maybe"}, headers=admin), 422)
+        assert c.delete("/api/control/policies/demo/edit", headers=admin).status_code == 204
+        problem(c.delete("/api/control/policies/demo/edit", headers=admin), 404)

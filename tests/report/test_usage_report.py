@@ -18,9 +18,35 @@ def row(day: int, window: str = "10:00-11:30", **figures: float | None) -> Usage
 
 
 PROFILES = [
-    row(17, cpu_p95=0.2, mem_max=300.0, cpu_request=0.5, mem_request=1000.0, replicas_avg=2, oom_kills=0, restarts=1),
-    row(18, cpu_p95=0.34, mem_max=250.0, cpu_request=0.5, mem_request=1000.0, replicas_avg=4, oom_kills=1, restarts=1),
-    row(19, cpu_p95=0.3, mem_max=None, cpu_request=0.25, mem_request=1000.0, replicas_avg=3, cpu_throttle_ratio=0.2),
+    row(
+        17,
+        cpu_p95=0.2,
+        mem_max=300.0,
+        cpu_request=0.5,
+        mem_request=1000.0,
+        replicas_avg=2,
+        oom_kills=0,
+        restarts=1,
+    ),
+    row(
+        18,
+        cpu_p95=0.34,
+        mem_max=250.0,
+        cpu_request=0.5,
+        mem_request=1000.0,
+        replicas_avg=4,
+        oom_kills=1,
+        restarts=1,
+    ),
+    row(
+        19,
+        cpu_p95=0.3,
+        mem_max=None,
+        cpu_request=0.25,
+        mem_request=1000.0,
+        replicas_avg=3,
+        cpu_throttle_ratio=0.2,
+    ),
     row(19, window="day", cpu_p95=0.9),
 ]
 

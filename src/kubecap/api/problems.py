@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kubecap.cluster.port import ClusterConflict, ClusterForbidden, ClusterUnreachable
+from kubecap.domain.control import ControlError
 from kubecap.domain.resources import ResourcesError
 from kubecap.domain.tasks import TaskError
 from kubecap.errors import ConfigError, KubecapError, MetricsError, NotFoundError, StoreError
@@ -59,6 +60,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ConfigError, 422, "invalid"),
     (TaskError, 422, "invalid"),
     (ResourcesError, 422, "invalid"),
+    (ControlError, 422, "invalid"),
     (KubecapError, 400, "bad-request"),
 )
 
@@ -138,7 +140,7 @@ async def _bug(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Register the handlers: user errors, HTTP errors, validation errors, and bugs."""
-    for kind in (KubecapError, TaskError, ResourcesError):
+    for kind in (KubecapError, TaskError, ResourcesError, ControlError):
         app.add_exception_handler(kind, _user_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

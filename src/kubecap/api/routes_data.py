@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 from kubecap.api import queries
 from kubecap.api.context import context
 from kubecap.api.listing import page
-from kubecap.api.security import Operator, Viewer
+from kubecap.api.security import Admin, Operator, Viewer
+from kubecap.control.service import SpecChange
+from kubecap.domain.control import ContainerSpec, Enforcement, Failure, ReplicasMode, Unmanaged
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import NotFoundError
 from kubecap.store import masked_url
@@ -144,6 +146,95 @@ async def control_specs(
 async def control_policies(principal: Viewer, request: Request, cluster: str) -> list[dict[str, Any]]:
     policies = await context(request).control.policies(cluster)
     return [{"cluster": p.cluster, "namespace": p.namespace, **p.values()} for p in policies]
+
+
+class ContainerValues(BaseModel):
+    container: str
+    requests: dict[str, str | None] = Field(
+        default_factory=dict, description="e.g. {'cpu': '250m'}; null removes"
+    )
+    limits: dict[str, str | None] = Field(default_factory=dict)
+
+
+class SpecChangeBody(BaseModel):
+    replicas: int | None = None
+    mode: ReplicasMode | None = None
+    container: ContainerValues | None = None
+    reason: str = ""
+    dry_run: bool = False
+
+
+class PolicyBody(BaseModel):
+    enforcement: Enforcement | None = None
+    unmanaged: Unmanaged | None = None
+    failure: Failure | None = None
+
+
+def _diff(change: SpecChange) -> dict[str, Any]:
+    return {"workload": str(change.ref), "state": change.describe(), "diff": change.lines()}
+
+
+@router.put("/control/specs/{cluster}/{namespace}/{kind}/{name}")
+async def set_spec(
+    cluster: str,
+    namespace: str,
+    kind: str,
+    name: str,
+    body: SpecChangeBody,
+    principal: Operator,
+    request: Request,
+) -> dict[str, Any]:
+    """Create or change a workload's control spec (merged per container); the answer is the diff (audited)."""
+    ref = WorkloadRef(cluster, namespace, queries.parse_kind(kind), name)
+    c = body.container
+    container = ContainerSpec(c.container, c.requests, c.limits).validate() if c else None
+    change = await context(request).control.set(
+        ref,
+        actor=principal.username,
+        reason=body.reason,
+        replicas=body.replicas,
+        mode=body.mode,
+        container=container,
+        dry_run=body.dry_run,
+    )
+    return _diff(change)
+
+
+@router.delete("/control/specs/{cluster}/{namespace}/{kind}/{name}")
+async def unset_spec(
+    cluster: str,
+    namespace: str,
+    kind: str,
+    name: str,
+    principal: Operator,
+    request: Request,
+    container: str | None = None,
+) -> dict[str, Any]:
+    """Remove a spec (the workload becomes unmanaged), or one container from it (audited)."""
+    ref = WorkloadRef(cluster, namespace, queries.parse_kind(kind), name)
+    return _diff(await context(request).control.unset(ref, actor=principal.username, container=container))
+
+
+@router.put("/control/policies/{cluster}/{namespace}")
+async def set_policy(
+    cluster: str, namespace: str, body: PolicyBody, principal: Admin, request: Request
+) -> dict[str, Any]:
+    """Set a namespace's enforcement mode, unmanaged-workload rule and failure mode (audited)."""
+    before, after = await context(request).control.set_policy(
+        cluster,
+        namespace,
+        actor=principal.username,
+        enforcement=body.enforcement,
+        unmanaged=body.unmanaged,
+        failure=body.failure,
+    )
+    return {"before": before.values() if before else None, "after": after.values()}
+
+
+@router.delete("/control/policies/{cluster}/{namespace}", status_code=204)
+async def remove_policy(cluster: str, namespace: str, principal: Admin, request: Request) -> None:
+    if not await context(request).control.remove_policy(cluster, namespace, actor=principal.username):
+        raise NotFoundError(f"namespace {namespace!r} of cluster {cluster!r} has no policy of its own")
 
 
 @router.get("/nodes")

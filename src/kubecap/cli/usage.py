@@ -103,7 +103,9 @@ async def _collect_with_progress(
 def print_collection(report: CollectionReport) -> None:
     parts = [f"{report.count(o)} {o.value}" for o in Outcome if report.count(o)]
     nodes = f" and {report.node_rows} node rows" if report.node_rows else ""
-    err.print(f"{report.cluster}: {', '.join(parts)}; {report.rows} rows{nodes} from {report.queries} queries")
+    err.print(
+        f"{report.cluster}: {', '.join(parts)}; {report.rows} rows{nodes} from {report.queries} queries"
+    )
     for warning in report.warnings:
         err.print(f"  warning: {warning}")
 

@@ -16,6 +16,7 @@ from nicegui import app, ui
 from kubecap.api.auth import Principal, Role
 from kubecap.api.context import ApiContext
 from kubecap.api.problems import AuthError
+from kubecap.domain.control import ControlError
 from kubecap.domain.resources import ResourcesError
 from kubecap.domain.tasks import TaskError
 from kubecap.errors import KubecapError
@@ -47,7 +48,7 @@ async def attempt(action: Callable[[], Awaitable[T]]) -> T | None:
     """Run a service call; a user's error becomes one sentence in a notification, never a traceback."""
     try:
         return await action()
-    except (KubecapError, TaskError, ResourcesError) as exc:
+    except (KubecapError, TaskError, ResourcesError, ControlError) as exc:
         ui.notify(str(exc), type="negative", multi_line=True)
         return None
 
