@@ -315,7 +315,7 @@ def test_control_specs_and_policies_are_edited_with_diffs_and_bad_quantities_ref
         body["container"] = {"container": "app", "requests": {"cpu": "250m", "memory": "256Mi"}}
         created = c.put(path, json=body, headers=op)
         assert created.status_code == 200, created.text
-        assert "replicas: - -> 3" in created.json()["diff"]
+        assert "replicas: - -> fixed 3" in created.json()["diff"]
         assert any(
             s["workload"] == "demo/edit/Deployment/api"
             for s in c.get("/api/control/specs", headers=op).json()
@@ -330,3 +330,12 @@ def test_control_specs_and_policies_are_edited_with_diffs_and_bad_quantities_ref
         problem(c.put("/api/control/policies/demo/edit", json={"enforcement": "maybe"}, headers=admin), 422)
         assert c.delete("/api/control/policies/demo/edit", headers=admin).status_code == 204
         problem(c.delete("/api/control/policies/demo/edit", headers=admin), 404)
+
+
+def test_a_user_cannot_revoke_someone_else_s_token(server: Server, tokens: dict[str, str]) -> None:
+    with server.client() as c:
+        created = c.post("/api/tokens", json={"name": "mine", "days": 1}, headers=auth(tokens["operator"]))
+        token_id = created.json()["id"]
+        assert created.json()["expires_at"] is not None
+        problem(c.delete(f"/api/tokens/{token_id}", headers=auth(tokens["viewer"])), 404)
+        assert c.delete(f"/api/tokens/{token_id}", headers=auth(tokens["admin"])).status_code == 204

@@ -24,8 +24,19 @@ CLUSTER_WIDE = [
     ("", "nodes", "list"),
     ("", "nodes", "get"),
     ("", "nodes", "patch"),
+    # kubecap webhook install / status
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "get"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create"),
 ]
-OWN_NAMESPACE = [("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "patch")]
+OWN_NAMESPACE = [("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "patch")] + [
+    # the webhook's CA and serving certificate (install, renewal, uninstall)
+    ("", "secrets", verb)
+    for verb in ("get", "create", "update", "delete")
+]
+# Changing and removing the webhook configuration is limited to kubecap's own, by name.
+OWN_WEBHOOK = [
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", v) for v in ("update", "delete")
+]
 
 
 def rules(kind: str) -> list[dict[str, Any]]:
@@ -53,8 +64,20 @@ def test_the_cluster_role_grants_what_the_adapter_uses(group: str, resource: str
 
 
 @pytest.mark.parametrize(("group", "resource", "verb"), OWN_NAMESPACE)
-def test_the_namespace_role_grants_leases(group: str, resource: str, verb: str) -> None:
+def test_the_namespace_role_grants_leases_and_the_webhook_secrets(
+    group: str, resource: str, verb: str
+) -> None:
     assert granted("Role", group, resource, verb)
+
+
+@pytest.mark.parametrize(("group", "resource", "verb"), OWN_WEBHOOK)
+def test_only_kubecaps_own_webhook_configuration_can_change(group: str, resource: str, verb: str) -> None:
+    assert not granted("ClusterRole", group, resource, verb)
+    assert any(
+        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+        and r.get("resourceNames") == ["kubecap"]
+        for r in rules("ClusterRole")
+    )  # fmt: skip
 
 
 def test_no_wildcards_and_no_cluster_wide_secrets() -> None:

@@ -99,3 +99,12 @@ async def test_an_operator_schedules_a_task_and_bad_cron_is_explained(user: User
     user.find(marker="task-submit").click()
     await user.should_see("Task added")
     assert [t for t in await ctx.tasks.tasks() if t.created_by == name and t.schedule.cron == "30 6 * * 1"]
+
+
+async def test_an_admin_sets_a_namespace_enforcement_mode(user: User, ctx: ApiContext) -> None:
+    await log_in(user, ctx, Role.ADMIN)
+    await user.open("/control")
+    user.find(marker="policy-namespace").type("ui-policy")
+    user.find(marker="policy-save").click()
+    await user.should_see("demo/ui-policy: ")
+    assert [p for p in await ctx.control.policies("demo") if p.namespace == "ui-policy"]

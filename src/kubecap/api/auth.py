@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kubecap.api.problems import AuthError, TooManyAttempts
 from kubecap.config import ApiSettings
 from kubecap.domain.audit import AuditEvent, AuditResult
-from kubecap.errors import ConfigError
+from kubecap.errors import ConfigError, NotFoundError
 from kubecap.store import Store
 from kubecap.store.auth_repo import TokenRecord, UserRecord
 
@@ -305,7 +305,7 @@ class AuthService:
         token = await self._store.api_token(token_id)
         if token.user_id != principal.user_id and principal.role is not Role.ADMIN:
             # Someone else's token is reported as missing: its existence is not the caller's business.
-            await self._store.api_token(-1)
+            raise NotFoundError(f"API token {token_id} does not exist: list the tokens to see their ids")
         await self._store.remove_api_token(
             token_id,
             audit=self._audit(principal.username, "token.revoke", f"token {token.name}", AuditResult.OK),

@@ -463,6 +463,7 @@ class NodeUsageDaily(Base):
 
 # --- authentication (revision 0006): local users, API tokens, browser sessions ---
 
+# Every string column compares byte-wise on PostgreSQL (collation "C"), as the rest of the schema.
 USERNAME_LENGTH = 64
 ROLE_LENGTH = 16
 HASH_LENGTH = 255
@@ -476,8 +477,8 @@ class UserRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(identifier(USERNAME_LENGTH), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
-    role: Mapped[str] = mapped_column(String(ROLE_LENGTH))
+    password_hash: Mapped[str] = mapped_column(identifier(HASH_LENGTH))
+    role: Mapped[str] = mapped_column(identifier(ROLE_LENGTH))
     disabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -489,8 +490,8 @@ class ApiTokenRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(USERNAME_LENGTH))
-    digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(identifier(USERNAME_LENGTH))
+    digest: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -502,8 +503,8 @@ class SessionRow(Base):
     __tablename__ = "sessions"
     __table_args__ = (Index(None, "expires_at"),)
 
-    digest: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH), primary_key=True)
+    digest: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    csrf: Mapped[str] = mapped_column(String(TOKEN_DIGEST_LENGTH))
+    csrf: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,15 +1,17 @@
-"""Control: the control table's specs and the namespace policies (read here; approve recommendations
-from a workload's page). Editing specs and policies in the UI is still to come."""
+"""Control: the control table's specs and the namespace policies (approve recommendations
+from a workload's page); admins set a namespace's enforcement mode. Editing specs is in the API only."""
 
 from __future__ import annotations
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
 from kubecap.api.queries import clusters as cluster_names
+from kubecap.domain.control import Enforcement
 from kubecap.ui.frame import frame, selected_cluster
-from kubecap.ui.session import LOGIN_PATH, page_start
+from kubecap.ui.session import LOGIN_PATH, allowed, attempt, page_start
 from kubecap.ui.strings import t
 
 
@@ -60,5 +62,33 @@ def register(ctx: ApiContext) -> None:
                 ],
                 rows=policies,
                 row_key="namespace",
-            ).classes("w-full")
+            ).classes("w-full").props('data-testid="policies-table"')
+            if not principal.role.allows(Role.ADMIN):
+                return None
+            with ui.row().classes("items-end gap-2"):
+                cluster = ui.select(
+                    clusters,
+                    value=selected_cluster() or (clusters[0] if clusters else None),
+                    label=t("cluster"),
+                )
+                namespace = ui.input("Namespace").mark("policy-namespace")
+                enforcement = ui.select(
+                    [e.value for e in Enforcement], value="warn", label="Enforcement"
+                ).mark("policy-enforcement")
+
+                async def save() -> None:
+                    if not allowed(principal, Role.ADMIN) or not cluster.value:
+                        return
+                    saved = await attempt(
+                        lambda: ctx.control.set_policy(
+                            cluster.value,
+                            namespace.value.strip(),
+                            actor=principal.username,
+                            enforcement=Enforcement(enforcement.value),
+                        )
+                    )
+                    if saved is not None:
+                        ui.notify(f"{cluster.value}/{namespace.value}: {saved[1].values()}", type="positive")
+
+                ui.button(t("save_policy"), on_click=save).mark("policy-save")
         return None

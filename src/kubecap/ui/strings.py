@@ -55,6 +55,7 @@ EN: dict[str, str] = {
     "export_csv": "Export CSV",
     "specs": "Control specs",
     "policies": "Namespace policies",
+    "save_policy": "Save policy",
     "nodes_note": "Daily node figures; live load and taints come with the scheduling services.",
     "secrets_hidden": "Secrets are never shown after they are saved.",
     "users": "Users",

@@ -24,17 +24,17 @@ def _utc() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
+def _ident(length: int) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column(
-            "username",
-            sa.String(64).with_variant(sa.String(64, collation="C"), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("password_hash", sa.String(255), nullable=False),
-        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("username", _ident(64), nullable=False),
+        sa.Column("password_hash", _ident(255), nullable=False),
+        sa.Column("role", _ident(16), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
@@ -44,8 +44,8 @@ def upgrade() -> None:
         "api_tokens",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("name", _ident(64), nullable=False),
+        sa.Column("digest", _ident(64), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("expires_at", _utc(), nullable=True),
         sa.Column("last_used_at", _utc(), nullable=True),
@@ -57,9 +57,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "sessions",
-        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("digest", _ident(64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("csrf", _ident(64), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("expires_at", _utc(), nullable=False),
         sa.ForeignKeyConstraint(
