@@ -94,9 +94,13 @@ class PrometheusUsageSource:
     def cluster(self) -> str:
         return self._cluster
 
-    async def window_usage(self, window: DailyWindow) -> WindowUsage:
+    def _shape(self, window: DailyWindow) -> WindowShape:
+        """The window's evaluation points: every minute in a peak window, every 5 minutes in a day."""
         step = self._day_step_s if window.name == DAY else self._step_s
-        shape = WindowShape(range_ms=window.seconds * 1000, step_s=step)
+        return WindowShape(range_ms=window.seconds * 1000, step_s=step)
+
+    async def window_usage(self, window: DailyWindow) -> WindowUsage:
+        shape = self._shape(window)
         sent_before = self._client.queries_sent
         present, sizes = await self._inventory(window)
         warnings = await self._check_series(window, present)
@@ -108,8 +112,7 @@ class PrometheusUsageSource:
         return WindowUsage(profiles, self._client.queries_sent - sent_before, warnings)
 
     async def node_usage(self, window: DailyWindow) -> NodeWindowUsage:
-        step = self._day_step_s if window.name == DAY else self._step_s
-        shape = WindowShape(range_ms=window.seconds * 1000, step_s=step)
+        shape = self._shape(window)
         sent_before = self._client.queries_sent
         # The cluster scope only: node series have no namespace, so no namespace chunks.
         samples = await self._client.instant(Catalogue(self._scope).nodes(shape), window.end)
@@ -118,13 +121,13 @@ class PrometheusUsageSource:
         return NodeWindowUsage(nodes, self._client.queries_sent - sent_before, [*warnings, *more])
 
     async def workload_labels(self, window: DailyWindow) -> dict[WorkloadRef, dict[str, str]]:
-        shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
-        samples = await self._client.instant(Catalogue(self._scope).workload_labels(shape), window.end)
+        samples = await self._client.instant(
+            Catalogue(self._scope).workload_labels(self._shape(window)), window.end
+        )
         return workload_labels_from(self._cluster, samples)
 
     async def hpas(self, window: DailyWindow) -> list[HpaInfo]:
-        shape = WindowShape(range_ms=window.seconds * 1000, step_s=self._step_s)
-        samples = await self._client.instant(Catalogue(self._scope).hpas(shape), window.end)
+        samples = await self._client.instant(Catalogue(self._scope).hpas(self._shape(window)), window.end)
         return hpas_from(self._cluster, samples)
 
     # -- checks and chunking ------------------------------------------------------------
