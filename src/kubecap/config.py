@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kubecap.domain.prices import DEFAULT_CPU_PRICE, DEFAULT_MEMORY_PRICE
 from kubecap.domain.window import PeakWindow, WindowError, parse_timezone
 from kubecap.errors import ConfigError
 from kubecap.scheduling.settings import ExtenderSettings, NodeLoadSettings, TaintSettings
@@ -302,6 +303,24 @@ class SchedulingSettings(_Strict):
     taints: TaintSettings = Field(default_factory=TaintSettings)
 
 
+class PriceSettings(_Strict):
+    """US dollars per core-hour and per GiB-hour (OpenCost's defaults)."""
+
+    cpu_price: float = Field(
+        DEFAULT_CPU_PRICE, ge=0, allow_inf_nan=False, description="US dollars per core-hour"
+    )
+    memory_price: float = Field(
+        DEFAULT_MEMORY_PRICE, ge=0, allow_inf_nan=False, description="US dollars per GiB-hour"
+    )
+
+
+class CostSettings(PriceSettings):
+    """`kubecap cost`: the default prices, and overrides per cluster name and per node-pool name."""
+
+    clusters: dict[str, PriceSettings] = Field(default_factory=dict)
+    pools: dict[str, PriceSettings] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """Everything kubecap is configured with."""
 
@@ -319,6 +338,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @model_validator(mode="after")
     def _clusters(self) -> Settings:

@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, control, demo, ops, recommend, scheduling, serve, usage, webhook
+from kubecap.cli import admin, control, cost, demo, ops, recommend, scheduling, serve, usage, webhook
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -38,6 +38,7 @@ app.command("report")(usage.report_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("recommend")(recommend.recommend_command())
+app.command("cost")(cost.cost_command)
 app.command("idle-nodes")(recommend.idle_nodes_command())
 app.command("version")(admin.version_command)
 config_app.command("check")(admin.config_check_command)

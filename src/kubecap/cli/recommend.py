@@ -30,14 +30,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from kubecap import wiring
 from kubecap.cli.common import ClusterOption, ConfigOption, DatabaseOption, err, run
+from kubecap.cli.live import LiveConfig, live_config, parse_selector
 from kubecap.cli.usage import collect_clusters, print_collection
-from kubecap.config import ClusterSettings, load_settings
 from kubecap.config import Settings as KubecapSettings
+from kubecap.config import load_settings
 from kubecap.domain.hpa import HpaInfo
-from kubecap.domain.labels import LabelSelector, SelectorError
+from kubecap.domain.labels import LabelSelector
 from kubecap.domain.quantity import format_cpu
 from kubecap.domain.recommendation import Recommendation, Status
-from kubecap.domain.window import parse_timezone, windows_of_day
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError
 from kubecap.recommend.formatters import FORMATTERS, NODE_FORMATTERS, Options
@@ -239,32 +239,6 @@ async def _from_store(
             )
 
 
-@dataclass(frozen=True)
-class LiveConfig:
-    """What recommendations need from a cluster's present configuration (never stored)."""
-
-    hpas: dict[WorkloadRef, HpaInfo]
-    labels: dict[WorkloadRef, dict[str, str]]
-
-
-async def _live_config(
-    settings: KubecapSettings, clusters: Sequence[ClusterSettings], until: date | None
-) -> LiveConfig:
-    """Each cluster's HPAs and workload labels at the end of the last day collected."""
-    live = LiveConfig({}, {})
-    async with wiring.store(settings) as store:
-        for cluster in clusters:
-            span = await store.usage_span(cluster=cluster.name)
-            last = until or (span[1] if span else None)
-            if last is None:
-                continue
-            whole_day = windows_of_day(last, [], parse_timezone(cluster.timezone))[-1]
-            async with wiring.usage_source(cluster) as source:
-                live.hpas.update((hpa.workload, hpa) for hpa in await source.hpas(whole_day))
-                live.labels.update(await source.workload_labels(whole_day))
-    return live
-
-
 def _narrowed(
     selection: Selection, selector: LabelSelector | None, text: str | None, live: LiveConfig
 ) -> Selection:
@@ -275,19 +249,10 @@ def _narrowed(
     return replace(selection, workloads=chosen, selector=text)
 
 
-def _parse_selector(text: str | None) -> LabelSelector | None:
-    if text is None:
-        return None
-    try:
-        return LabelSelector.parse(text)
-    except SelectorError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def recommend_all(settings: KubecapSettings, strategy: str = "kubecap") -> list[Recommendation]:
     """Recommendations for everything in the store with a strategy's defaults (HPAs read live), saved."""
     job = Job(default_registry().get(strategy), default_registry().get(strategy).settings_model())
-    known = run(_live_config(settings, list(settings.clusters), None)).hpas if settings.clusters else None
+    known = run(live_config(settings, list(settings.clusters), None)).hpas if settings.clusters else None
     return run(
         _from_store(
             settings, job, EngineSettings(), Selection(), until=None, window=None, save=True, hpas=known
@@ -377,7 +342,7 @@ def recommend(
     job, engine = settings_from_flags(registry, generated_flags(registry), strategy, generated)
     selection = Selection(cluster=cluster, namespace=namespace, kinds=frozenset(kind or ()))
     selection.pattern()  # a bad regular expression fails before any I/O
-    label_selector = _parse_selector(selector)
+    label_selector = parse_selector(selector)
     last_day = _parse_day(until)
     if prometheus_url is not None or live:
         with tempfile.TemporaryDirectory(prefix="kubecap-recommend-") as tmp:
@@ -395,7 +360,7 @@ def recommend(
                 collect_clusters(settings, clusters, job.settings.days + 1, False, until=last_day)
             ):
                 print_collection(report)
-            present = run(_live_config(settings, clusters, last_day))
+            present = run(live_config(settings, clusters, last_day))
             chosen = _narrowed(selection, label_selector, selector, present)
             recs = run(
                 _from_store(
@@ -419,7 +384,7 @@ def recommend(
                 "--selector needs the workloads' labels, which are read live: pass --config with the cluster's"
                 " Prometheus, or use --prometheus-url"
             )
-        known = run(_live_config(settings, configured, last_day)) if configured else None
+        known = run(live_config(settings, configured, last_day)) if configured else None
         if known is None:
             err.print(
                 "note: no cluster is configured, so HPAs are unknown and a request an HPA scales on may be changed;"

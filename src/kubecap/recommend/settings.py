@@ -13,13 +13,10 @@ from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from kubecap.domain.prices import DEFAULT_CPU_PRICE as DEFAULT_CPU_PRICE
+from kubecap.domain.prices import DEFAULT_MEMORY_PRICE as DEFAULT_MEMORY_PRICE
 from kubecap.domain.quantity import QuantityError, parse_quantity
 from kubecap.errors import ConfigError
-
-DEFAULT_CPU_PRICE = 0.031611
-"""US dollars per core-hour (OpenCost's default)."""
-DEFAULT_MEMORY_PRICE = 0.004237
-"""US dollars per GiB-hour (OpenCost's default)."""
 
 
 def _quantity(value: Any) -> float:
