@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -91,6 +93,18 @@ def _connect(
 ) -> KubeCluster:
     choice = choose_cluster(settings, cluster or settings.webhook.cluster)
     return KubeCluster.connect(kube_options(choice.name, choice.kubernetes, kubeconfig, context))
+
+
+@asynccontextmanager
+async def _connected(
+    settings: Settings, cluster: str | None, kubeconfig: Path | None, context: str | None
+) -> AsyncIterator[KubeCluster]:
+    """The cluster adapter for one command, closed when it is done."""
+    adapter = _connect(settings, cluster, kubeconfig, context)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
 
 
 def serve_command(
@@ -177,11 +191,8 @@ def install_command(
     options = _options(settings, namespace, service, url, failure_policy, cert_manager, timeout, host)
 
     async def go() -> Any:
-        adapter = _connect(settings, cluster, kubeconfig, context)
-        try:
+        async with _connected(settings, cluster, kubeconfig, context) as adapter:
             return await install(adapter, options, datetime.now(UTC))
-        finally:
-            await adapter.close()
 
     report = asyncio.run(go())
     for action in report.actions:
@@ -203,11 +214,8 @@ def uninstall_command(
     options = wiring.install_options(settings, namespace=namespace)
 
     async def go() -> list[str]:
-        adapter = _connect(settings, cluster, kubeconfig, context)
-        try:
+        async with _connected(settings, cluster, kubeconfig, context) as adapter:
             return await uninstall(adapter, options, keep_secrets=keep_secrets)
-        finally:
-            await adapter.close()
 
     for action in asyncio.run(go()):
         typer.echo(action)
@@ -225,11 +233,8 @@ def status_command(
     options = wiring.install_options(settings, namespace=namespace)
 
     async def go() -> Any:
-        adapter = _connect(settings, cluster, kubeconfig, context)
-        try:
+        async with _connected(settings, cluster, kubeconfig, context) as adapter:
             return await status(adapter, options, datetime.now(UTC))
-        finally:
-            await adapter.close()
 
     found = asyncio.run(go())
     typer.echo(f"installed: {'yes' if found.installed else 'no'}")
