@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -85,6 +86,29 @@ def wait(driver: WebDriver, css: str, timeout: float = 20) -> WebElement:
     return found
 
 
+def click(driver: WebDriver, css: str, timeout: float = 20) -> None:
+    """Click the element, finding it again if the page re-rendered it in between (NiceGUI updates in place)."""
+
+    def attempt(d: WebDriver) -> bool:
+        element = d.find_element(By.CSS_SELECTOR, css)
+        if not element.is_displayed():
+            return False
+        element.click()
+        return True
+
+    WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+    ).until(attempt)
+
+
+def attribute(driver: WebDriver, css: str, name: str, timeout: float = 20) -> str:
+    """An attribute of the first element matching ``css``, read again if it went stale."""
+    value: str = WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+    ).until(lambda d: d.find_element(By.CSS_SELECTOR, css).get_attribute(name) or False)
+    return value
+
+
 def field(driver: WebDriver, testid: str) -> WebElement:
     return wait(driver, f'input[data-testid="{testid}"], [data-testid="{testid}"] input')
 
@@ -117,43 +141,43 @@ def walk(demo: Server, browser: WebDriver) -> None:
     password.send_keys(demo.password, Keys.ENTER)
     wait(browser, '[data-testid="cost_month"]')
     for page in PAGES:
-        wait(browser, f'[data-testid="nav-{page}"]').click()
+        click(browser, f'[data-testid="nav-{page}"]')
         WebDriverWait(browser, 20).until(
             ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-testid="page-title"]'), t(page))
         )
         shot(browser, page)
 
     # A workload's detail page, from the table: approve its recommendation.
-    wait(browser, '[data-testid="nav-workloads"]').click()
-    link = wait(browser, '[data-testid="workloads-table"] a')
-    workload_id = link.get_attribute("href").split("/workloads/", 1)[1]  # type: ignore[union-attr]
-    link.click()
-    wait(browser, '[data-testid="approve"]').click()
+    click(browser, '[data-testid="nav-workloads"]')
+    href = attribute(browser, '[data-testid="workloads-table"] a', "href")
+    workload_id = href.split("/workloads/", 1)[1]
+    browser.get(href)  # the table's own link; the table may re-render under a held element
+    click(browser, '[data-testid="approve"]')
     wait(browser, '[data-testid="approved"]')
     shot(browser, "workload")
 
     # Schedule a task; an invalid cron first, which gets one sentence, not a traceback.
-    wait(browser, '[data-testid="nav-operations"]').click()
+    click(browser, '[data-testid="nav-operations"]')
     field(browser, "task-target").send_keys(workload_id)
     replicas = field(browser, "task-replicas")
     replicas.send_keys(Keys.CONTROL, "a")
     replicas.send_keys("3")
     field(browser, "task-cron").send_keys("every day")
-    wait(browser, '[data-testid="task-submit"]').click()
+    click(browser, '[data-testid="task-submit"]')
     text_appears(browser, "cron")
     cron = field(browser, "task-cron")
     cron.send_keys(Keys.CONTROL, "a")
     cron.send_keys("0 22 * * *")
-    wait(browser, '[data-testid="task-submit"]').click()
+    click(browser, '[data-testid="task-submit"]')
     text_appears(browser, "cron '0 22 * * *'")
     shot(browser, "operations-task")
 
-    wait(browser, '[data-testid="nav-audit"]').click()
+    click(browser, '[data-testid="nav-audit"]')
     text_appears(browser, "task.add")
     text_appears(browser, "control.approve")
     shot(browser, "audit-entries")
 
-    wait(browser, '[data-testid="logout"]').click()
+    click(browser, '[data-testid="logout"]')
     field(browser, "username")
     browser.get(demo.url + "audit")
     field(browser, "username")  # logged out: back at the login page
