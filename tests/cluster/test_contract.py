@@ -105,6 +105,16 @@ async def test_hpas_name_their_target(backend: Any) -> None:
     ]
 
 
+async def test_an_hpas_min_replicas_is_patched_and_the_value_before_returned(backend: Any) -> None:
+    await backend.add_workload("web", replicas=1)
+    await backend.add_hpa("web", "web", 2, 10)
+    assert await backend.cluster.set_hpa_min_replicas(backend.namespace, "web", 5) == 2
+    (hpa,) = await backend.cluster.list_hpas(backend.namespace)
+    assert (hpa.min_replicas, hpa.max_replicas) == (5, 10)
+    with pytest.raises(WorkloadNotFound):
+        await backend.cluster.set_hpa_min_replicas(backend.namespace, "nothing", 3)
+
+
 async def test_nodes_have_allocatable_labels_taints_and_conditions(backend: Any) -> None:
     name = await backend.node()
     nodes = await backend.cluster.list_nodes()

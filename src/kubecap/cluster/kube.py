@@ -292,6 +292,30 @@ class KubeCluster:
         ]
         return sorted(hpas, key=lambda h: (h.namespace, h.name))
 
+    async def set_hpa_min_replicas(self, namespace: str, name: str, min_replicas: int) -> int:
+        what = f"HorizontalPodAutoscaler {namespace}/{name}"
+        before = await self._request(
+            "get",
+            "horizontalpodautoscalers",
+            namespace,
+            what,
+            lambda: self._client.get(HorizontalPodAutoscaler, name, namespace=namespace),
+        )
+        await self._request(
+            "patch",
+            "horizontalpodautoscalers",
+            namespace,
+            what,
+            lambda: self._client.patch(
+                HorizontalPodAutoscaler,
+                name,
+                {"spec": {"minReplicas": min_replicas}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            ),
+        )
+        return 1 if before.spec.minReplicas is None else int(before.spec.minReplicas)
+
     async def scale(self, ref: WorkloadRef, replicas: int) -> int:
         if ref.kind not in _SCALES:
             raise ClusterError(f"{ref} is a DaemonSet and has no scale subresource: it runs one pod per node")

@@ -133,6 +133,11 @@ class ClusterPort(Protocol):
 
     async def list_hpas(self, namespace: str | None = None) -> list[Hpa]: ...
 
+    async def set_hpa_min_replicas(self, namespace: str, name: str, min_replicas: int) -> int:
+        """Set an HPA's ``minReplicas`` (predictive replicas raise it ahead of a forecast peak and
+        restore it after); returns the value before. A missing HPA is a WorkloadNotFound."""
+        ...
+
     async def list_nodes(self) -> list[Node]:
         """Every node, sorted by name."""
         ...

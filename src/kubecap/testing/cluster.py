@@ -150,6 +150,18 @@ class InMemoryCluster:
             key=lambda h: (h.namespace, h.name),
         )
 
+    async def set_hpa_min_replicas(self, namespace: str, name: str, min_replicas: int) -> int:
+        await self._enter("set_hpa_min_replicas")
+        for i, hpa in enumerate(self.hpas):
+            if hpa.namespace == namespace and hpa.name == name:
+                self.hpas[i] = replace(hpa, min_replicas=min_replicas)
+                self.calls.append(Call("set_hpa_min_replicas", f"{namespace}/{name}", str(min_replicas)))
+                return hpa.min_replicas
+        raise WorkloadNotFound(
+            f"HorizontalPodAutoscaler {namespace}/{name} does not exist in cluster {self.name!r}: "
+            "check the namespace and name"
+        )
+
     async def list_nodes(self) -> list[Node]:
         await self._enter("list_nodes")
         return [self.nodes[n] for n in sorted(self.nodes)]
