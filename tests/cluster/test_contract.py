@@ -172,6 +172,28 @@ async def test_workload_annotations_are_the_workloads_own(backend: Any) -> None:
         await backend.cluster.workload_annotations(ref(backend, "nothing"))
 
 
+async def test_workload_annotations_are_set_and_removed_alone(backend: Any) -> None:
+    await backend.add_workload("web", replicas=2)
+    await backend.annotate_workload("web", {"team.example/owner": "shop"})
+    web = ref(backend, "web")
+    before = await backend.cluster.get_workload(web)
+    seeded = await backend.cluster.workload_annotations(web)  # a real apiserver adds its own too
+    assert seeded["team.example/owner"] == "shop"
+    key = "kubecap.io/temporary-replicas"
+    await backend.cluster.set_workload_annotations(web, {key: "3@2030-01-01T00:00:00Z"})
+    assert await backend.cluster.workload_annotations(web) == {**seeded, key: "3@2030-01-01T00:00:00Z"}
+    await backend.cluster.set_workload_annotations(web, {key: None, "kubecap.io/absent": None})
+    assert await backend.cluster.workload_annotations(web) == seeded
+    after = await backend.cluster.get_workload(web)
+    assert (after.replicas, after.containers, after.template_annotations) == (
+        before.replicas,
+        before.containers,
+        before.template_annotations,
+    )
+    with pytest.raises(WorkloadNotFound):
+        await backend.cluster.set_workload_annotations(ref(backend, "nothing"), {key: None})
+
+
 async def test_a_secret_is_created_replaced_read_and_deleted(backend: Any) -> None:
     namespace, name = backend.namespace, "kubecap-contract-secret"
     assert await backend.cluster.get_secret(namespace, name) is None

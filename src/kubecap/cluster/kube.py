@@ -571,6 +571,10 @@ class KubeCluster:
         )
         return dict(obj.metadata.annotations or {})
 
+    async def set_workload_annotations(self, ref: WorkloadRef, annotations: dict[str, str | None]) -> None:
+        # A merge patch of metadata only: null removes a key, other annotations stay.
+        await self._patch_workload(ref, {"metadata": {"annotations": dict(annotations)}}, PatchType.MERGE)
+
     async def _get_or_none(self, verb_resource: str, namespace: str | None, what: str, call: Any) -> Any:
         try:
             return await self._request("get", verb_resource, namespace, what, call)

@@ -187,6 +187,11 @@ class ClusterPort(Protocol):
         """The workload's own metadata annotations (not its pod template's), or WorkloadNotFound."""
         ...
 
+    async def set_workload_annotations(self, ref: WorkloadRef, annotations: dict[str, str | None]) -> None:
+        """Set (or, for None, remove) the workload's own metadata annotations, leaving the others
+        and the pod template alone (ops' temporary scale writes ``kubecap.io/temporary-replicas``)."""
+        ...
+
     async def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """The Secret's data, decoded; None when it does not exist."""
         ...

@@ -275,6 +275,19 @@ class InMemoryCluster:
         workload = self._workload(ref)
         return dict(self.workload_annotations_.get(workload.ref, {}))
 
+    async def set_workload_annotations(self, ref: WorkloadRef, annotations: dict[str, str | None]) -> None:
+        await self._enter("set_workload_annotations")
+        workload = self._workload(ref)
+        merged = dict(self.workload_annotations_.get(workload.ref, {}))
+        for key, value in annotations.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        self.workload_annotations_[workload.ref] = merged
+        changes = ",".join(f"{k}={'-' if v is None else v}" for k, v in sorted(annotations.items()))
+        self.calls.append(Call("set_workload_annotations", str(workload.ref), changes))
+
     async def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         await self._enter("get_secret")
         found = self.secrets.get((namespace, name))
