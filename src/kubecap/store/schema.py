@@ -508,3 +508,57 @@ class SessionRow(Base):
     csrf: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+# --- settings and sign-in (revision 0007): price overrides, login failures, OIDC ---------------
+
+PRICE_SCOPES = ("cluster", "pool")
+OIDC_ISSUER_LENGTH = 512
+OIDC_SUBJECT_LENGTH = 255
+
+
+class PriceOverrideRow(Base):
+    """A price set in the UI/API for one cluster or one node pool; it wins over the settings file."""
+
+    __tablename__ = "price_overrides"
+    __table_args__ = (CheckConstraint(f"scope IN {PRICE_SCOPES!r}", name="scope"),)
+
+    scope: Mapped[str] = mapped_column(identifier(STATUS_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH), primary_key=True)
+    cpu_price: Mapped[float] = mapped_column(Float)
+    memory_price: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(identifier(USERNAME_LENGTH))
+
+
+class LoginFailureRow(Base):
+    """One failed login, by the digest of (user name, address): the rate limit holds across replicas."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OidcLoginRow(Base):
+    """An OIDC login under way: state (digest), nonce and PKCE verifier until the provider calls back."""
+
+    __tablename__ = "oidc_logins"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    state: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH), primary_key=True)
+    nonce: Mapped[str] = mapped_column(identifier(TOKEN_DIGEST_LENGTH))
+    verifier: Mapped[str] = mapped_column(identifier(HASH_LENGTH))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OidcIdentityRow(Base):
+    """The local user an OIDC identity (issuer, subject) signs in as."""
+
+    __tablename__ = "oidc_identities"
+
+    issuer: Mapped[str] = mapped_column(identifier(OIDC_ISSUER_LENGTH), primary_key=True)
+    subject: Mapped[str] = mapped_column(identifier(OIDC_SUBJECT_LENGTH), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
