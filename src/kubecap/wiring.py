@@ -366,3 +366,75 @@ def taint_controller(
         notifier=notifier,
         hot_rules=hot,
     )
+
+
+# --- operations (issue 5) -----------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from kubecap.control.ports import ControlStore
+    from kubecap.domain.control import ControlSpec
+    from kubecap.domain.resources import ContainerResources
+    from kubecap.domain.workload import WorkloadRef
+
+
+class OpsControlTable:
+    """ops' ``ControlTable`` port over the control service: ops never imports control, so the
+    composition root joins them. Changes go through the service, so they are versioned and
+    audited like any other change of the table (and unchanged values store nothing)."""
+
+    def __init__(self, store: ControlStore) -> None:
+        from kubecap.control.service import ControlService
+
+        self._service = ControlService(store)
+
+    async def spec(self, ref: WorkloadRef) -> ControlSpec | None:
+        from kubecap.errors import NotFoundError
+
+        try:
+            return await self._service.spec(ref)
+        except NotFoundError:
+            return None
+
+    async def set_replicas(self, ref: WorkloadRef, replicas: int, *, actor: str, reason: str) -> None:
+        from kubecap.domain.control import ReplicasMode
+
+        await self._service.set(ref, actor=actor, reason=reason, replicas=replicas, mode=ReplicasMode.FIXED)
+
+    async def set_resources(
+        self,
+        ref: WorkloadRef,
+        resources: tuple[ContainerResources, ...],
+        *,
+        actor: str,
+        reason: str,
+        source: str,
+    ) -> None:
+        from dataclasses import replace
+
+        from kubecap.control.service import SpecChange
+        from kubecap.domain.control import ContainerSpec
+        from kubecap.domain.resources import RESOURCE_NAMES
+
+        before = await self._service.spec(ref)
+        containers = list(before.containers)
+        for wanted in resources:
+            # Apply replaces a container's requests and limits: what it leaves out is removed.
+            new = ContainerSpec(
+                wanted.container,
+                {**dict.fromkeys(RESOURCE_NAMES), **wanted.requests},
+                {**dict.fromkeys(RESOURCE_NAMES), **wanted.limits},
+            )
+            index = next((i for i, c in enumerate(containers) if c.container == wanted.container), None)
+            if index is None:
+                containers.append(new)
+            else:
+                containers[index] = new
+        after = replace(before, containers=tuple(containers), source=source).validate()
+        await self._service.apply(
+            [SpecChange(ref, before, after)], action="control.set", actor=actor, reason=reason
+        )
+
+
+def ops_control_table(store: store_module.Store) -> OpsControlTable:
+    """The control table as the task runner and the ops service use it."""
+    return OpsControlTable(store)

@@ -224,7 +224,8 @@ def _submit(
             if until:
                 revert = _user_errors(lambda: parse_at(until, timezone, now))
                 spec = OperationSpec(spec.operation, spec.target, spec.replicas, spec.resources, revert)
-            service = TaskService(store)
+            control = wiring.ops_control_table(store)
+            service = TaskService(store, control=control)
             try:
                 task = await service.submit(
                     spec,
@@ -240,7 +241,7 @@ def _submit(
             if at or cron:
                 _print_task(task)
                 return False
-            runner = TaskRunner(store, lambda _name: adapter, notifier=notify)
+            runner = TaskRunner(store, lambda _name: adapter, notifier=notify, control=control)
             return _print_runs(await runner.run_task(task.id))
 
     if run(go()):
@@ -252,7 +253,12 @@ def scale_command(
     replicas: Annotated[int, typer.Option("--replicas", "-r", help="Replica count.")],
     namespace: NamespaceOption = "default",
     until: Annotated[
-        str | None, typer.Option("--until", help="Temporary: scale back to the replicas before at this time.")
+        str | None,
+        typer.Option(
+            "--until",
+            help="Temporary: set the kubecap.io/temporary-replicas annotation (the webhook honours it) until "
+            "this time, then go back to the control table's replicas (unmanaged: the replicas before).",
+        ),
     ] = None,
     at: AtOption = None,
     cron: CronOption = None,
@@ -265,7 +271,11 @@ def scale_command(
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Scale a Deployment or StatefulSet now, at a time, or on a cron schedule."""
+    """Scale a Deployment or StatefulSet now, at a time, or on a cron schedule.
+
+    A managed workload (one in the control table) gets a new spec version with these replicas,
+    then is scaled live; an unmanaged one is scaled live only. --until makes it temporary.
+    """
     _submit(
         lambda name: OperationSpec(Operation.SCALE, parse_target(target, namespace, name), replicas=replicas),
         at=at, cron=cron, timezone=timezone, grace=grace, actor=actor, cluster=cluster,
@@ -448,7 +458,13 @@ def tasks_run_command(
 
     async def go() -> None:
         async with _context(settings, cluster, kubeconfig, context) as (store, adapter, notify):
-            runner = TaskRunner(store, lambda _name: adapter, notifier=notify, options=RunnerOptions())
+            runner = TaskRunner(
+                store,
+                lambda _name: adapter,
+                notifier=notify,
+                control=wiring.ops_control_table(store),
+                options=RunnerOptions(),
+            )
             if once:
                 _print_runs(await runner.run_once())
                 return

@@ -55,8 +55,12 @@ class OperationSpec:
     """What to do to one workload.
 
     ``replicas`` is for scale; ``resources`` for apply; ``revert_at`` makes a scale a
-    temporary override: when it succeeds, a one-shot task scales back to the replicas seen
-    before, at ``revert_at``.
+    temporary override (the ``kubecap.io/temporary-replicas`` annotation, which the webhook
+    honours until it expires): when it succeeds, a one-shot task ends it at ``revert_at``.
+    That task is a scale with ``ends_override``: it removes the annotation and scales back
+    to the control table's replicas, or (unmanaged workload) to ``replicas``, those seen
+    before. ``source`` says where applied resources come from (e.g. a recommendation); it
+    becomes the control spec's source when the workload is managed.
     """
 
     operation: Operation
@@ -64,6 +68,8 @@ class OperationSpec:
     replicas: int | None = None
     resources: tuple[ContainerResources, ...] = ()
     revert_at: datetime | None = None
+    ends_override: bool = False
+    source: str = ""
 
     def validate(self) -> OperationSpec:
         if self.operation is Operation.SCALE:
@@ -100,10 +106,21 @@ class OperationSpec:
                 raise TaskError("an expiry (--until) applies to scale only")
             if self.revert_at.tzinfo is None:
                 raise TaskError("the expiry of a temporary scale needs a time zone")
+            if self.ends_override:
+                raise TaskError("a task that ends a temporary scale cannot have an expiry itself")
+        if self.ends_override and self.operation is not Operation.SCALE:
+            raise TaskError("ending a temporary scale is a scale operation")
+        if self.source and self.operation is not Operation.APPLY:
+            raise TaskError(f"a source applies to the apply operation only, not to {self.operation.value}")
         return self
 
     def describe(self) -> str:
         if self.operation is Operation.SCALE:
+            if self.ends_override:
+                return (
+                    f"end the temporary scale of {self.target} (back to the control table's replicas, "
+                    f"else {self.replicas})"
+                )
             until = f" until {self.revert_at.isoformat()}" if self.revert_at else ""
             return f"scale {self.target} to {self.replicas} replicas{until}"
         if self.operation is Operation.RESTART:

@@ -1,8 +1,20 @@
 """Carrying out one operation on a cluster and describing what changed (for the run and the audit).
 
+Managed workloads (those with a control spec) change through the control table first and
+then live: the admission webhook enforces the table, so a live change alone would be undone
+at the next rollout (or refused at once). The table is written before the cluster so the
+webhook agrees with the live change when it reviews it. Unmanaged workloads change live only.
+
+A temporary scale is the ``kubecap.io/temporary-replicas`` annotation (which the webhook
+honours until it expires) plus a live scale; the task that ends it removes the annotation
+and scales back to the table's replicas, or to those seen before for an unmanaged workload.
+A permanent scale removes any temporary annotation, since the annotation would otherwise
+win over the new replicas until it expires.
+
 Errors are sorted here: a transient cluster error (unreachable, conflict, server error)
-asks for a retry, any other KubecapError fails the run with its sentence, and anything else
-is a bug that fails the run with its type and message (the runner keeps going).
+asks for a retry, any other KubecapError or invalid value fails the run with its sentence,
+and anything else is a bug that fails the run with its type and message (the runner keeps
+going).
 """
 
 from __future__ import annotations
@@ -11,18 +23,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubecap.cluster.port import ClusterError, ClusterPort
-from kubecap.domain.tasks import Operation, OperationSpec
-from kubecap.errors import KubecapError
+from kubecap.cluster.port import ClusterError, ClusterPort, WorkloadNotFound
+from kubecap.domain.control import (
+    TEMPORARY_REPLICAS,
+    ControlError,
+    ControlSpec,
+    ReplicasMode,
+    parse_temporary_replicas,
+)
+from kubecap.domain.resources import ResourcesError
+from kubecap.domain.tasks import Operation, OperationSpec, TaskError
+from kubecap.domain.workload import WorkloadRef
+from kubecap.errors import ConfigError, KubecapError
+from kubecap.ops.ports import ControlTable
 
 
 @dataclass(frozen=True, slots=True)
 class Executed:
-    """What an operation did: result fields, and the state before and after for the audit."""
+    """What an operation did: result fields, and the state before and after for the audit.
+
+    ``note`` is said after the operation's description in the run's message (e.g. why a
+    task that ends a temporary scale found nothing to do)."""
 
     result: dict[str, Any]
     before: dict[str, Any]
     after: dict[str, Any]
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +61,28 @@ class ExecutionFailed(Exception):
         return self.message
 
 
-async def execute(cluster: ClusterPort, spec: OperationSpec, now: datetime) -> Executed:
-    """Run ``spec`` against ``cluster``; raises ExecutionFailed (never anything else)."""
+def temporary_annotation(replicas: int, until: datetime) -> str:
+    """The annotation value the webhook parses: ``"<n>@<RFC 3339 UTC time>"``."""
+    return f"{replicas}@{until.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
+
+
+async def execute(
+    cluster: ClusterPort,
+    spec: OperationSpec,
+    now: datetime,
+    *,
+    control: ControlTable | None = None,
+    actor: str = "kubecap",
+    reason: str = "",
+) -> Executed:
+    """Run ``spec`` against ``cluster`` (and ``control``); raises ExecutionFailed (never anything else).
+
+    ``actor`` and ``reason`` are recorded with a change of the control table."""
     try:
-        return await _execute(cluster, spec, now)
+        return await _execute(_Target(cluster, control, spec, now, actor, reason or spec.describe()))
     except ClusterError as exc:
         raise ExecutionFailed(str(exc), transient=exc.transient) from exc
-    except KubecapError as exc:
+    except (KubecapError, ControlError, TaskError, ResourcesError) as exc:
         raise ExecutionFailed(str(exc), transient=False) from exc
     except Exception as exc:
         raise ExecutionFailed(
@@ -49,24 +90,157 @@ async def execute(cluster: ClusterPort, spec: OperationSpec, now: datetime) -> E
         ) from exc
 
 
-async def _execute(cluster: ClusterPort, spec: OperationSpec, now: datetime) -> Executed:
-    target = spec.target
+@dataclass(frozen=True, slots=True)
+class _Target:
+    cluster: ClusterPort
+    control: ControlTable | None
+    spec: OperationSpec
+    now: datetime
+    actor: str
+    reason: str
+
+    @property
+    def ref(self) -> WorkloadRef:
+        return self.spec.target
+
+    async def managed(self) -> ControlSpec | None:
+        return None if self.control is None else await self.control.spec(self.ref)
+
+
+async def _execute(t: _Target) -> Executed:
+    spec = t.spec
     if spec.operation is Operation.SCALE:
-        assert spec.replicas is not None
-        before = await cluster.scale(target, spec.replicas)
-        return Executed(
-            result={"replicas_before": before, "replicas": spec.replicas},
-            before={"replicas": before},
-            after={"replicas": spec.replicas},
-        )
+        if spec.ends_override:
+            return await _end_override(t)
+        if spec.revert_at is not None:
+            return await _scale_temporarily(t, spec.revert_at)
+        return await _scale(t)
     if spec.operation is Operation.RESTART:
-        stamp = now.astimezone(UTC).isoformat()
-        await cluster.restart(target, now)
+        stamp = t.now.astimezone(UTC).isoformat()
+        await t.cluster.restart(t.ref, t.now)
         return Executed(result={"restarted_at": stamp}, before={}, after={"restartedAt": stamp})
-    workload = await cluster.patch_resources(target, spec.resources)
-    names = {r.container for r in spec.resources}
+    return await _apply(t)
+
+
+def refuse_hpa(managed: ControlSpec | None, what: str) -> None:
+    """A ConfigError when an HPA owns the managed workload's replicas (the webhook leaves them to it)."""
+    if managed is not None and managed.replicas_mode is ReplicasMode.HPA:
+        ref = managed.ref
+        raise ConfigError(
+            f"{ref} is in the control table with replicas mode hpa, so its HPA owns the replicas and "
+            f"kubecap does not {what}: change the HPA's bounds, or set `kubecap control set "
+            f"{ref.kind.value.lower()}/{ref.name} -n {ref.namespace} --replicas N` first"
+        )
+
+
+async def _scale(t: _Target) -> Executed:
+    assert t.spec.replicas is not None
+    replicas = t.spec.replicas
+    managed = await t.managed()
+    refuse_hpa(managed, "scale it")
+    annotations = await t.cluster.workload_annotations(t.ref)
+    result: dict[str, Any] = {}
+    if managed is not None:
+        assert t.control is not None
+        await t.control.set_replicas(t.ref, replicas, actor=t.actor, reason=t.reason)
+        result["control_table"] = "updated"
+    override = annotations.get(TEMPORARY_REPLICAS)
+    if override is not None:
+        # Left in place, an active override would win over the new replicas until it expires.
+        await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None})
+        result["ended_temporary_scale"] = override
+    before = await t.cluster.scale(t.ref, replicas)
     return Executed(
-        result={"containers": sorted(names)},
+        result={"replicas_before": before, "replicas": replicas, **result},
+        before={"replicas": before, **({TEMPORARY_REPLICAS: override} if override else {})},
+        after={"replicas": replicas},
+    )
+
+
+async def _scale_temporarily(t: _Target, until: datetime) -> Executed:
+    assert t.spec.replicas is not None
+    replicas = t.spec.replicas
+    refuse_hpa(await t.managed(), "honour a temporary scale")
+    # Read before annotating: on a managed workload the webhook applies the override as soon
+    # as the annotation lands, and the replicas before are what an unmanaged one returns to.
+    workload = await t.cluster.get_workload(t.ref)
+    previous = workload.replicas or 0
+    annotation = temporary_annotation(replicas, until)
+    await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: annotation})
+    await t.cluster.scale(t.ref, replicas)
+    return Executed(
+        result={"replicas_before": previous, "replicas": replicas, "annotation": annotation},
+        before={"replicas": previous},
+        after={"replicas": replicas, TEMPORARY_REPLICAS: annotation},
+    )
+
+
+async def _end_override(t: _Target) -> Executed:
+    raw = (await t.cluster.workload_annotations(t.ref)).get(TEMPORARY_REPLICAS)
+    if raw is None:
+        return Executed(
+            result={"skipped": "no temporary scale in place"},
+            before={},
+            after={},
+            note="nothing to do: no temporary scale is in place (a later scale ended it)",
+        )
+    try:
+        active = parse_temporary_replicas(raw).active(t.now)
+    except ControlError:
+        active = False  # unreadable: the webhook ignores it too; removing it is safe
+    if active:
+        return Executed(
+            result={"skipped": f"a later temporary scale is in place: {raw}"},
+            before={},
+            after={},
+            note=f"nothing to do: a later temporary scale ({TEMPORARY_REPLICAS}={raw}) is in place and ends itself",
+        )
+    managed = await t.managed()
+    await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None})
+    if managed is not None and managed.replicas_mode is ReplicasMode.HPA:
+        return Executed(
+            result={"removed": raw, "replicas": "hpa"},
+            before={TEMPORARY_REPLICAS: raw},
+            after={},
+            note="its HPA owns the replicas now, so they were left to it",
+        )
+    target = managed.replicas if managed is not None else t.spec.replicas
+    assert target is not None
+    before = await t.cluster.scale(t.ref, target)
+    return Executed(
+        result={
+            "replicas_before": before,
+            "replicas": target,
+            "from": "control table" if managed is not None else "replicas before the temporary scale",
+        },
+        before={"replicas": before, TEMPORARY_REPLICAS: raw},
+        after={"replicas": target},
+    )
+
+
+async def _apply(t: _Target) -> Executed:
+    resources = t.spec.resources
+    names = {r.container for r in resources}
+    managed = await t.managed()
+    if managed is not None:
+        assert t.control is not None
+        # Checked before the table changes, so a wrong name never lands in the spec.
+        present = {c.container for c in (await t.cluster.get_workload(t.ref)).containers}
+        missing = sorted(names - present)
+        if missing:
+            raise WorkloadNotFound(
+                f"{t.ref} has no container {missing[0]!r} (it has {', '.join(sorted(present))}): "
+                "check the container name"
+            )
+        await t.control.set_resources(
+            t.ref, resources, actor=t.actor, reason=t.reason, source=t.spec.source or "ops:apply"
+        )
+    workload = await t.cluster.patch_resources(t.ref, resources)
+    result: dict[str, Any] = {"containers": sorted(names)}
+    if managed is not None:
+        result["control_table"] = "updated"
+    return Executed(
+        result=result,
         before={"containers": [c.to_dict() for c in workload.containers if c.container in names]},
-        after={"containers": [r.to_dict() for r in spec.resources]},
+        after={"containers": [r.to_dict() for r in resources]},
     )

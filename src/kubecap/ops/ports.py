@@ -1,7 +1,9 @@
-"""What the ops service needs from the store, as protocols (kubecap.store.Store implements them).
+"""What the ops service needs from the store and the control table, as protocols.
 
-They sit here rather than in kubecap/ports.py only because that file belongs to another
-part of the work for now; they speak domain types only, so the store never imports ops.
+kubecap.store.Store implements the store's; ``kubecap.wiring.OpsControlTable`` adapts the
+control service to ``ControlTable`` (ops must not import control: capabilities are
+independent). They sit here rather than in kubecap/ports.py only because that file belongs
+to another part of the work for now; they speak domain types only.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from datetime import datetime
 from typing import Protocol
 
 from kubecap.domain.audit import AuditEvent, AuditFilter
+from kubecap.domain.control import ControlSpec
 from kubecap.domain.notifications import Channel
+from kubecap.domain.resources import ContainerResources
 from kubecap.domain.schedule import ClaimPlan
 from kubecap.domain.tasks import ClaimedRun, NewTask, RunOutcome, Task, TaskRun, TaskState
+from kubecap.domain.workload import WorkloadRef
 
 Planner = Callable[[Task, datetime], ClaimPlan]
 
@@ -90,3 +95,32 @@ class ChannelStore(Protocol):
 
 class OpsStore(TaskStore, AuditLog, ChannelStore, Protocol):
     """Everything ops reads and writes."""
+
+
+class ControlTable(Protocol):
+    """The control table as ops sees it: read a workload's spec, change its replicas or resources.
+
+    Every change is a new version of the spec (who = ``actor``, why = ``reason``) audited by
+    the table itself; a change that changes nothing stores nothing, so a retried operation
+    never adds a second version.
+    """
+
+    async def spec(self, ref: WorkloadRef) -> ControlSpec | None:
+        """The workload's spec; None when the workload is unmanaged."""
+        ...
+
+    async def set_replicas(self, ref: WorkloadRef, replicas: int, *, actor: str, reason: str) -> None:
+        """Pin the spec's replicas (mode fixed); the workload must be managed."""
+        ...
+
+    async def set_resources(
+        self,
+        ref: WorkloadRef,
+        resources: tuple[ContainerResources, ...],
+        *,
+        actor: str,
+        reason: str,
+        source: str,
+    ) -> None:
+        """Replace the requests and limits of the listed containers in the spec (others kept)."""
+        ...

@@ -40,7 +40,7 @@ from kubecap.domain.tasks import (
 from kubecap.errors import ConfigError
 from kubecap.ops.execute import Executed, ExecutionFailed, execute
 from kubecap.ops.notify import Notifier
-from kubecap.ops.ports import OpsStore
+from kubecap.ops.ports import ControlTable, OpsStore
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -77,12 +77,16 @@ class TaskRunner:
         clusters: ClusterResolver,
         *,
         notifier: Notifier | None = None,
+        control: ControlTable | None = None,
         runner_id: str | None = None,
         options: RunnerOptions | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        """``control``: the control table, through which managed workloads are scaled and
+        given resources (without it every workload is treated as unmanaged)."""
         self._store = store
         self._clusters = clusters
+        self._control = control
         self._notifier = notifier
         self.runner_id = runner_id or default_runner_id()
         self._options = options or RunnerOptions()
@@ -165,13 +169,21 @@ class TaskRunner:
         try:
             cluster = self._clusters(spec.target.cluster)
             async with asyncio.timeout(self._options.lease.total_seconds() / 2):
-                done = await execute(cluster, spec, now)
+                done = await execute(
+                    cluster,
+                    spec,
+                    now,
+                    control=self._control,
+                    actor=task.created_by,
+                    reason=f"task {task.id}: {spec.describe()}",
+                )
         except (ExecutionFailed, ConfigError, TimeoutError) as exc:
             outcome = self._failure(task, run, exc, now)
             result = AuditResult.FAILED
             before = after = None
         else:
-            outcome = RunOutcome(RunState.SUCCEEDED, spec.describe(), done.result)
+            message = f"{spec.describe()}; {done.note}" if done.note else spec.describe()
+            outcome = RunOutcome(RunState.SUCCEEDED, message, done.result)
             result = AuditResult.OK
             before, after = done.before, done.after
             follow_up = self._revert_task(task, done)
@@ -215,7 +227,7 @@ class TaskRunner:
         if spec.operation is not Operation.SCALE or spec.revert_at is None:
             return None
         previous = int(done.result["replicas_before"])
-        revert = OperationSpec(Operation.SCALE, spec.target, replicas=previous)
+        revert = OperationSpec(Operation.SCALE, spec.target, replicas=previous, ends_override=True)
         return NewTask(
             spec=revert,
             schedule=Schedule(at=spec.revert_at, timezone=task.schedule.timezone, grace=task.schedule.grace),

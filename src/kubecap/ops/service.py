@@ -23,7 +23,8 @@ from kubecap.domain.tasks import (
     TaskRun,
     TaskState,
 )
-from kubecap.ops.ports import OpsStore
+from kubecap.ops.execute import refuse_hpa
+from kubecap.ops.ports import ControlTable, OpsStore
 from kubecap.ops.runner import Clock, utc_now
 
 _ACTIONS = {
@@ -40,9 +41,13 @@ class History:
 
 
 class TaskService:
-    def __init__(self, store: OpsStore, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: OpsStore, *, clock: Clock = utc_now, control: ControlTable | None = None
+    ) -> None:
+        """``control``: the control table, to refuse at once a scale the webhook would not honour."""
         self._store = store
         self._clock = clock
+        self._control = control
 
     async def submit(
         self,
@@ -68,6 +73,9 @@ class TaskService:
             raise TaskError("max attempts must be at least 1")
         if cluster is not None:
             await _check_target(cluster, spec)
+        if self._control is not None and spec.operation is Operation.SCALE:
+            what = "honour a temporary scale" if spec.revert_at else "scale it"
+            refuse_hpa(await self._control.spec(spec.target), what)
         task = NewTask(
             spec=spec,
             schedule=schedule,

@@ -44,6 +44,10 @@ def _params(spec: OperationSpec) -> dict[str, Any]:
         params["resources"] = [r.to_dict() for r in spec.resources]
     if spec.revert_at is not None:
         params["revert_at"] = spec.revert_at.isoformat()
+    if spec.ends_override:
+        params["ends_override"] = True
+    if spec.source:
+        params["source"] = spec.source
     return params
 
 
@@ -55,6 +59,8 @@ def _task(row: Row[Any], last_run: TaskRun | None = None) -> Task:
         replicas=params.get("replicas"),
         resources=tuple(ContainerResources.from_dict(r) for r in params.get("resources", [])),
         revert_at=datetime.fromisoformat(params["revert_at"]) if params.get("revert_at") else None,
+        ends_override=bool(params.get("ends_override", False)),
+        source=str(params.get("source", "")),
     )
     schedule = Schedule(
         at=row.run_at, cron=row.cron, timezone=row.timezone, grace=timedelta(seconds=row.grace_seconds)
