@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import Request
 
 from kubecap.api.auth import AuthService
+from kubecap.api.cache import SummaryCache
 from kubecap.config import Settings
 from kubecap.control.service import ControlService
 from kubecap.ops.service import TaskService
@@ -29,6 +30,7 @@ class ApiContext:
     tasks: TaskService
     control: ControlService
     clock: Callable[[], datetime] = utc_now
+    summaries: SummaryCache = field(default_factory=SummaryCache)
 
     @classmethod
     def build(cls, settings: Settings, store: Store, clock: Callable[[], datetime] = utc_now) -> ApiContext:

@@ -7,15 +7,15 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 
-from kubecap.api import views
+from kubecap.api import cache, views
 from kubecap.api.context import ApiContext
 from kubecap.domain.recommendation import Recommendation
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError, NotFoundError
 
-DEFAULT_STRATEGY = "kubecap"
-SUMMARY_DAYS = 14
-TREND_DAYS = 30
+DEFAULT_STRATEGY = cache.DEFAULT_STRATEGY
+SUMMARY_DAYS = cache.SUMMARY_DAYS
+TREND_DAYS = cache.TREND_DAYS
 
 
 async def clusters(ctx: ApiContext) -> list[str]:
@@ -24,27 +24,19 @@ async def clusters(ctx: ApiContext) -> list[str]:
     return sorted(set(stored) | set(configured))
 
 
-async def summaries(
-    ctx: ApiContext, cluster: str | None, strategy: str = DEFAULT_STRATEGY, days: int = SUMMARY_DAYS
-) -> list[views.WorkloadSummary]:
-    span = await ctx.store.usage_span(cluster=cluster)
-    if span is None:
-        return []
-    profiles = await ctx.store.usage(cluster=cluster, since=span[1] - timedelta(days=days - 1), until=span[1])
-    recs = await ctx.store.recommendations(cluster=cluster, strategy=strategy)
-    return views.summarise(profiles, recs)
+async def summaries(ctx: ApiContext, cluster: str | None) -> list[views.WorkloadSummary]:
+    """Every workload's summary over the last SUMMARY_DAYS (cached until the store's state moves)."""
+    return (await ctx.summaries.get(ctx.store, cluster)).workloads
+
+
+async def summary_rows(ctx: ApiContext, cluster: str | None) -> list[dict[str, Any]]:
+    """The summaries as the API's dicts (cached with them; callers must not change them)."""
+    return (await ctx.summaries.get(ctx.store, cluster)).rows
 
 
 async def overview(ctx: ApiContext, cluster: str | None) -> dict[str, Any]:
-    span = await ctx.store.usage_span(cluster=cluster)
-    if span is None:
-        return views.overview([], [], [])
-    since = span[1] - timedelta(days=TREND_DAYS - 1)
-    profiles = await ctx.store.usage(cluster=cluster, since=since, until=span[1])
-    recs = await ctx.store.recommendations(cluster=cluster, strategy=DEFAULT_STRATEGY)
-    recent = [p for p in profiles if p.day > span[1] - timedelta(days=SUMMARY_DAYS)]
-    nodes = await ctx.store.node_usage(cluster=cluster, since=span[1] - timedelta(days=1), until=span[1])
-    return views.overview(views.summarise(recent, recs), profiles, nodes)
+    """The overview (views.overview) of ``cluster`` or of every cluster, cached with the summaries."""
+    return (await ctx.summaries.get(ctx.store, cluster)).overview
 
 
 def parse_kind(kind: str) -> WorkloadKind:

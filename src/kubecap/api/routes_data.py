@@ -52,7 +52,7 @@ async def list_workloads(
     offset: int = Offset,
     limit: int = Limit,
 ) -> dict[str, Any]:
-    rows = [s.to_dict() for s in await queries.summaries(context(request), cluster)]
+    rows = await queries.summary_rows(context(request), cluster)
     filters = {"namespace": namespace, "kind": queries.parse_kind(kind).value if kind else None}
     return page(rows, offset=offset, limit=limit, sort=sort, filters=filters, search=q)
 

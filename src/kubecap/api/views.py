@@ -130,6 +130,14 @@ def summarise(
             s = summaries[ref]
             if not (s.cpu_peak or s.mem_peak):
                 s.cpu_peak, s.mem_peak = cpu, mem
+    add_recommendations(summaries, recommendations)
+    return [summaries[r] for r in sorted(summaries)]
+
+
+def add_recommendations(
+    summaries: dict[WorkloadRef, WorkloadSummary], recommendations: Sequence[Recommendation]
+) -> None:
+    """Savings and recommended requests summed over a workload's containers, its highest CPU risk."""
     for rec in recommendations:
         w = summaries.get(rec.ref.workload)
         if w is None:
@@ -142,16 +150,16 @@ def summarise(
             w.recommended_mem = (w.recommended_mem or 0.0) + rec.target.mem_request
         if rec.risk.cpu_time_above_request is not None:
             w.risk_cpu = max(w.risk_cpu or 0.0, rec.risk.cpu_time_above_request)
-    return [summaries[r] for r in sorted(summaries)]
 
 
 def overview(
     summaries: Sequence[WorkloadSummary],
-    profiles: Iterable[UsageProfile],
+    daily: Sequence[dict[str, Any]],
     nodes: Sequence[NodeUsage],
     top: int = 10,
 ) -> dict[str, Any]:
-    """Totals at peak, top namespaces and workloads by waste and by usage, the daily trend, cost per month."""
+    """Totals at peak, top namespaces and workloads by waste and by usage, cost per month, and the
+    daily trend (``daily``: rows of ``trend``)."""
     requested = (
         sum(s.cpu_request * s.replicas for s in summaries),
         sum(s.mem_request * s.replicas for s in summaries),
@@ -189,7 +197,7 @@ def overview(
         "top_workloads_by_usage": [
             s.to_dict() for s in sorted(summaries, key=lambda s: -(s.cpu_peak * s.replicas))[:top]
         ],
-        "trend": trend(profiles),
+        "trend": list(daily),
     }
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from kubecap.api import queries
 from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
+from kubecap.api.listing import MAX_LIMIT, page
 from kubecap.domain.recommendation import GIB
 from kubecap.domain.window import DAY
 from kubecap.domain.workload import WorkloadRef
@@ -36,6 +38,7 @@ COLUMNS = [
     {"name": "savings_usd", "label": "Savings $/month", "field": "savings_usd", "sortable": True},
     {"name": "risk_cpu", "label": "Risk (CPU above)", "field": "risk_cpu", "sortable": True},
 ]
+SORTABLE = {c["name"] for c in COLUMNS}
 
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +49,34 @@ def _row(summary: dict[str, Any]) -> dict[str, Any]:
         row[key] = None if row[key] is None else round(row[key] / GIB, 3)
     row["risk_cpu"] = None if row["risk_cpu"] is None else round(row["risk_cpu"], 3)
     return row
+
+
+ROWS_PER_PAGE = 50
+FIRST_PAGE: dict[str, Any] = {
+    "page": 1,
+    "rowsPerPage": ROWS_PER_PAGE,
+    "sortBy": "savings_usd",
+    "descending": True,
+}
+# Quasar's request event carries a function (getCellValue) that cannot travel: send the rest.
+REQUEST_JS = "(props) => emit({pagination: props.pagination, filter: props.filter})"
+
+
+async def _page(
+    ctx: ApiContext, cluster: str | None, pagination: dict[str, Any], search: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One page of the cached summaries, as Quasar's server-side pagination expects it."""
+    size = max(1, min(int(pagination.get("rowsPerPage") or ROWS_PER_PAGE), MAX_LIMIT))
+    number = max(1, int(pagination.get("page") or 1))
+    key = pagination.get("sortBy")
+    sort = None if key not in SORTABLE else ("-" if pagination.get("descending") else "") + str(key)
+    rows = await queries.summary_rows(ctx, cluster)
+    listing = page(rows, offset=(number - 1) * size, limit=size, sort=sort, search=search or None)
+    if not listing["items"] and number > 1:  # the search shrank the list below this page
+        number = 1
+        listing = page(rows, offset=0, limit=size, sort=sort, search=search or None)
+    answer = {**pagination, "page": number, "rowsPerPage": size, "rowsNumber": listing["total"]}
+    return [_row(r) for r in listing["items"]], answer
 
 
 def _chart(series: list[dict[str, Any]], container: str, window_is_day: bool, figure: str) -> dict[str, Any]:
@@ -82,12 +113,24 @@ def register(ctx: ApiContext) -> None:
         if started is None:
             return RedirectResponse(LOGIN_PATH)
         principal, clusters = started
-        rows = [_row(s.to_dict()) for s in await queries.summaries(ctx, selected_cluster())]
+        cluster = selected_cluster()
+        first = await _page(ctx, cluster, dict(FIRST_PAGE), None)
         with frame(t("workloads"), principal, clusters):
-            search = ui.input(t("search")).props('data-testid="search" clearable')
-            table = ui.table(columns=COLUMNS, rows=rows, row_key="id", pagination=50).classes("w-full")
-            table.props('data-testid="workloads-table"')
+            search = ui.input(t("search")).props('data-testid="search" clearable debounce=300')
+            # Server-side paging: the browser holds one page; sorting, searching and paging ask
+            # the server, which pages the cached summaries (5,000 rows never reach the browser).
+            table = ui.table(columns=COLUMNS, rows=first[0], row_key="id", pagination=first[1])
+            table.classes("w-full").props('data-testid="workloads-table"')
             search.bind_value_to(table, "filter")
+
+            async def request(event: GenericEventArguments) -> None:
+                args = event.args if isinstance(event.args, dict) else {}
+                wanted = args.get("pagination") or table.pagination
+                rows, pagination = await _page(ctx, cluster, wanted, args.get("filter"))
+                table.rows = rows
+                table.pagination = pagination
+
+            table.on("request", request, js_handler=REQUEST_JS)
             table.add_slot(
                 "body-cell-name",
                 '<q-td :props="props"><a :href="\'/workloads/\' + props.row.id" class="text-blue-700">'
