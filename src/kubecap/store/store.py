@@ -34,6 +34,7 @@ from kubecap.store import (
     control_repo,
     recommendations_repo,
     runs_repo,
+    signin_repo,
     state_repo,
     tasks_repo,
     usage_repo,
@@ -49,6 +50,7 @@ from kubecap.store.migrate import (
 )
 from kubecap.store.node_repo import NodeFilter, read_nodes, upsert_nodes
 from kubecap.store.runs_repo import CollectionRun
+from kubecap.store.signin_repo import PendingOidcLogin, PriceOverride
 from kubecap.store.urls import is_sqlite, masked, normalise_url, sqlite_file
 
 _CHECK_URL = ": check that the database is reachable (--database-url or KUBECAP_DATABASE_URL)"
@@ -341,13 +343,20 @@ class Store:
         async with self._transaction("reading notification channels") as c:
             return await audit_repo.channels(c)
 
-    async def save_notification_channel(self, channel: Channel, now: datetime) -> None:
+    async def save_notification_channel(
+        self, channel: Channel, now: datetime, *, audit: AuditEvent | None = None
+    ) -> None:
         async with self._transaction(f"saving notification channel {channel.name!r}") as c:
             await audit_repo.save_channel(c, channel, now)
+            if audit is not None:
+                await audit_repo.record(c, audit)
 
-    async def delete_notification_channel(self, name: str) -> bool:
+    async def delete_notification_channel(self, name: str, *, audit: AuditEvent | None = None) -> bool:
         async with self._transaction(f"deleting notification channel {name!r}") as c:
-            return await audit_repo.delete_channel(c, name)
+            removed = await audit_repo.delete_channel(c, name)
+            if removed and audit is not None:
+                await audit_repo.record(c, audit)
+            return removed
 
     # --- control (revision 0004): specs, their history, namespace policies, the revision ----------
     # These implement kubecap.control.ports.ControlStore; the statements are in control_repo.
@@ -579,6 +588,81 @@ class Store:
     async def remove_session(self, digest: str) -> None:
         async with self._transaction("ending a session") as c:
             await auth_repo.delete_session(c, digest)
+
+    # --- settings and sign-in (revision 0007): statements in signin_repo ---------------------------
+
+    async def price_overrides(self) -> list[PriceOverride]:
+        async with self._transaction("reading price overrides") as c:
+            return await signin_repo.price_overrides(c)
+
+    async def save_price(self, price: PriceOverride, *, audit: AuditEvent | None = None) -> None:
+        async with self._transaction(f"saving the price of {price.scope} {price.name!r}") as c:
+            await signin_repo.save_price(c, price)
+            if audit is not None:
+                await audit_repo.record(c, audit)
+
+    async def delete_price(self, scope: str, name: str, *, audit: AuditEvent | None = None) -> bool:
+        async with self._transaction(f"removing the price of {scope} {name!r}") as c:
+            removed = await signin_repo.delete_price(c, scope, name)
+            if removed and audit is not None:
+                await audit_repo.record(c, audit)
+            return removed
+
+    async def login_failures(self, key: str, *, since: datetime) -> list[datetime]:
+        async with self._transaction("reading failed logins") as c:
+            return await signin_repo.recent_failures(c, key, since)
+
+    async def add_login_failure(self, key: str, *, at: datetime) -> None:
+        async with self._transaction("recording a failed login") as c:
+            await signin_repo.add_failure(c, key, at)
+
+    async def clear_login_failures(self, key: str) -> None:
+        async with self._transaction("clearing failed logins") as c:
+            await signin_repo.clear_failures(c, key)
+
+    async def add_oidc_login(self, state: str, nonce: str, verifier: str, *, expires_at: datetime) -> None:
+        async with self._transaction("starting an OIDC login") as c:
+            await signin_repo.add_oidc_login(c, state, nonce, verifier, expires_at)
+
+    async def take_oidc_login(self, state: str, *, now: datetime) -> PendingOidcLogin | None:
+        async with self._transaction("finishing an OIDC login") as c:
+            return await signin_repo.take_oidc_login(c, state, now)
+
+    async def oidc_sign_in(
+        self,
+        issuer: str,
+        subject: str,
+        username: str,
+        role: str,
+        *,
+        password_hash: str,
+        now: datetime,
+        audits: Sequence[AuditEvent] = (),
+    ) -> tuple[UserRecord, str | None]:
+        """The user of an OIDC identity, created on first login or given the mapped role; returns the
+        user and its role before (None when created), in one transaction with the audit events."""
+        async with self._transaction(f"signing in OIDC user {username!r}") as c:
+            user_id = await signin_repo.oidc_user(c, issuer, subject)
+            before: str | None = None
+            if user_id is None:
+                if await auth_repo.user_by_name(c, username) is not None:
+                    raise ConfigError(
+                        f"user name {username!r} from the identity provider belongs to a local user:"
+                        " rename the local user or map another claim to the user name"
+                    )
+                user_id = await auth_repo.add_user(c, username, password_hash, role, now)
+                await signin_repo.link_oidc(c, issuer, subject, user_id)
+            else:
+                existing = await auth_repo.user_by_id(c, user_id)
+                assert existing is not None
+                before = existing.role
+                if existing.role != role:
+                    await auth_repo.update_user(c, user_id, {"role": role})
+            for event in audits:
+                await audit_repo.record(c, event)
+            user = await auth_repo.user_by_id(c, user_id)
+        assert user is not None
+        return user, before
 
 
 async def _require_head(engine: AsyncEngine, url: str) -> None:
