@@ -272,6 +272,9 @@ if TYPE_CHECKING:  # the extender loads a server stack: imported where used
     from kubecap.scheduling.nodeload import NodeLoadCache, StepListener
     from kubecap.scheduling.taints import AuditLog, NotificationSink, TaintController
 
+if TYPE_CHECKING:
+    from kubecap.predict.controller import Round as PredictRound
+
 
 def prometheus_cluster(settings: Settings, name: str | None) -> ClusterSettings:
     """The cluster whose node load is read: the named one, or the only one; it needs a Prometheus."""
@@ -438,3 +441,41 @@ class OpsControlTable:
 def ops_control_table(store: store_module.Store) -> OpsControlTable:
     """The control table as the task runner and the ops service use it."""
     return OpsControlTable(store)
+
+
+async def predict_round(
+    settings: Settings,
+    store: store_module.Store,
+    clusters: dict[str, ClusterPort],
+    *,
+    only: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> PredictRound:
+    """One round of predictive replicas over ``clusters`` (serve's loop: ``await wiring.predict_round(...)``).
+
+    Each cluster's load is read from its own Prometheus; a policy on a cluster without one
+    fails alone (audited) and the others run. ``only``: the policies of that cluster alone.
+    """
+    from contextlib import AsyncExitStack
+
+    from kubecap.control.service import ControlService
+    from kubecap.predict.controller import PredictController
+    from kubecap.predict.ports import LoadByCluster, LoadSource
+    from kubecap.predict.prometheus import PrometheusLoad
+
+    async with AsyncExitStack() as stack:
+        sources: dict[str, LoadSource] = {}
+        for cluster in settings.clusters:
+            if cluster.prometheus is not None and cluster.name in clusters:
+                client = await stack.enter_async_context(
+                    PrometheusClient(prometheus_options(cluster.prometheus))
+                )
+                sources[cluster.name] = PrometheusLoad(client, dict(cluster.cluster_label))
+        controller = PredictController(
+            store,
+            clusters,
+            LoadByCluster(sources),
+            ControlService(store),
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        return await controller.run_round(cluster=only)

@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from kubecap.cli import admin, control, cost, demo, ops, recommend, scheduling, serve, usage, webhook
+from kubecap.cli import admin, control, cost, demo, ops, predict, recommend, scheduling, serve, usage, webhook
 from kubecap.cli.common import err
 from kubecap.errors import KubecapError
 
@@ -79,6 +79,14 @@ app.add_typer(nodes_app, name="nodes")
 app.command("extender")(scheduling.extender_command)
 nodes_app.command("load")(scheduling.node_load_command)
 nodes_app.command("taints")(scheduling.taints_command)
+predict_app = typer.Typer(
+    help="Predictive replicas: set, unset, show policies; run one round.", no_args_is_help=True
+)
+app.add_typer(predict_app, name="predict")
+predict_app.command("set")(predict.set_command)
+predict_app.command("unset")(predict.unset_command)
+predict_app.command("show")(predict.show_command)
+predict_app.command("run")(predict.run_command)
 
 
 def main() -> None:

@@ -562,3 +562,22 @@ class OidcIdentityRow(Base):
     subject: Mapped[str] = mapped_column(identifier(OIDC_SUBJECT_LENGTH), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
+# --- predictive replicas (revision 0008) ---
+
+
+class PredictPolicyRow(Base):
+    """A workload's predictive-replicas policy (JSON, validated by kubecap.predict) and the
+    controller's state: the HPA minReplicas it found before raising it, its last decision."""
+
+    __tablename__ = "predict_policies"
+    __table_args__ = (UniqueConstraint("cluster", "namespace", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(identifier(CLUSTER_NAME_LENGTH))
+    namespace: Mapped[str] = mapped_column(identifier(NAMESPACE_LENGTH))
+    kind: Mapped[str] = mapped_column(identifier(KIND_LENGTH))
+    name: Mapped[str] = mapped_column(identifier(NAME_LENGTH))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))

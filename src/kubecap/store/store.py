@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,6 +33,7 @@ from kubecap.store import (
     audit_repo,
     auth_repo,
     control_repo,
+    predict_repo,
     recommendations_repo,
     runs_repo,
     signin_repo,
@@ -49,6 +51,7 @@ from kubecap.store.migrate import (
     upgrade_database,
 )
 from kubecap.store.node_repo import NodeFilter, read_nodes, upsert_nodes
+from kubecap.store.predict_repo import PredictRecord
 from kubecap.store.runs_repo import CollectionRun
 from kubecap.store.signin_repo import PendingOidcLogin, PriceOverride
 from kubecap.store.urls import is_sqlite, masked, normalise_url, sqlite_file
@@ -663,6 +666,36 @@ class Store:
             user = await auth_repo.user_by_id(c, user_id)
         assert user is not None
         return user, before
+
+    # --- predictive replicas (revision 0008): policies and the controller's state --------------
+    # These implement kubecap.predict.ports.PolicyStore; the statements are in predict_repo.
+
+    async def predict_policies(self, *, cluster: str | None = None) -> list[PredictRecord]:
+        async with self._transaction("reading the predictive-replicas policies") as c:
+            return await predict_repo.read(c, cluster)
+
+    async def save_predict_policy(
+        self, ref: WorkloadRef, policy: dict[str, Any], *, now: datetime, actor: str, audit: AuditEvent
+    ) -> None:
+        async with self._transaction(f"saving the predictive-replicas policy of {ref}") as c:
+            await predict_repo.save(c, ref, policy, now, actor)
+            await audit_repo.record(c, audit)
+
+    async def remove_predict_policy(self, ref: WorkloadRef, *, audit: AuditEvent) -> bool:
+        async with self._transaction(f"removing the predictive-replicas policy of {ref}") as c:
+            removed = await predict_repo.remove(c, ref)
+            if removed:
+                await audit_repo.record(c, audit)
+            return removed
+
+    async def save_predict_state(
+        self, ref: WorkloadRef, state: dict[str, Any], *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """The controller's state after a round and its audit events, in one transaction."""
+        async with self._transaction(f"saving the predictive-replicas state of {ref}") as c:
+            await predict_repo.save_state(c, ref, state)
+            for event in audit:
+                await audit_repo.record(c, event)
 
 
 async def _require_head(engine: AsyncEngine, url: str) -> None:
