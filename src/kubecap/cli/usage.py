@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,13 +20,17 @@ from kubecap.cli.common import (
     run,
 )
 from kubecap.config import ClusterSettings, Settings, load_settings
+from kubecap.domain.notifications import EventKind, Notification
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow, parse_timezone
-from kubecap.errors import ConfigError
-from kubecap.metrics.collector import CollectionReport, Outcome, collect, plan_windows
+from kubecap.errors import ConfigError, KubecapError
+from kubecap.metrics.collector import CollectionReport, FailureHook, Outcome, collect, plan_windows
 from kubecap.ports import UsageSource, UsageStore
 from kubecap.report.formatters import FORMATTERS
 from kubecap.report.usage import default_window, usage_report
+
+if TYPE_CHECKING:
+    from kubecap.store import Store
 
 
 def collect_command(
@@ -77,12 +81,54 @@ async def collect_clusters(
         for cluster in clusters:
             windows = plan_windows(days, cluster.peaks(), parse_timezone(cluster.timezone), now, until=until)
             async with wiring.usage_source(cluster) as source:
-                reports.append(await _collect_with_progress(source, store, windows, now, force))
+                reports.append(
+                    await _collect_with_progress(
+                        source, store, windows, now, force, on_failure=failure_notifier(settings, store)
+                    )
+                )
     return reports
 
 
+def failure_notifier(settings: Settings, store: Store) -> FailureHook:
+    """Tell the channels that want ``collection_failure`` that a window failed (recorded in the audit log).
+
+    A notification problem (even a channel the settings spell wrong) is printed as a warning
+    and never replaces the collection's own error."""
+
+    async def notify(cluster: str, window: DailyWindow, reason: str) -> None:
+        from kubecap.cli.ops import notifier
+        from kubecap.ops.notify import notify_recorded
+
+        try:
+            sender = notifier(settings, await store.notification_channels())
+        except KubecapError as exc:
+            err.print(f"warning: the collection failure was not notified: {exc}")
+            return
+        note = Notification(
+            EventKind.COLLECTION_FAILURE,
+            cluster,
+            f"collection of {window.day} {window.name} failed",
+            f"{reason}. Run `kubecap collect` again once fixed: it resumes with this window.",
+        )
+        await notify_recorded(
+            sender,
+            store,
+            note,
+            actor="kubecap collect",
+            request_id=f"collect-{cluster}-{window.day}-{window.name}",
+        )
+
+    return notify
+
+
 async def _collect_with_progress(
-    source: UsageSource, store: UsageStore, windows: list[DailyWindow], now: datetime, force: bool
+    source: UsageSource,
+    store: UsageStore,
+    windows: list[DailyWindow],
+    now: datetime,
+    force: bool,
+    *,
+    on_failure: FailureHook | None = None,
 ) -> CollectionReport:
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -97,7 +143,9 @@ async def _collect_with_progress(
         def advance(window: DailyWindow, outcome: Outcome) -> None:
             bar.update(task, advance=1, description=f"{source.cluster} {window.day} {window.name}: {outcome}")
 
-        return await collect(source, store, windows, now=now, force=force, progress=advance)
+        return await collect(
+            source, store, windows, now=now, force=force, progress=advance, on_failure=on_failure
+        )
 
 
 def print_collection(report: CollectionReport) -> None:

@@ -9,7 +9,8 @@ transaction: a day whose workload rows are complete has its node rows too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -44,6 +45,9 @@ class CollectionReport:
 
 
 ProgressHook = Callable[[DailyWindow, Outcome], None]
+FailureHook = Callable[[str, DailyWindow, str], Awaitable[None]]
+"""Told (cluster, window, reason) when a window fails, e.g. to notify; it must not raise."""
+_log = logging.getLogger(__name__)
 
 
 def plan_windows(
@@ -66,6 +70,7 @@ async def collect(
     now: datetime,
     force: bool = False,
     progress: ProgressHook | None = None,
+    on_failure: FailureHook | None = None,
 ) -> CollectionReport:
     """Collect ``windows`` of ``source.cluster`` into ``store``.
 
@@ -102,6 +107,11 @@ async def collect(
             await store.record_failure(cluster, window, str(exc))
             report.error = str(exc)
             finish(window, Outcome.FAILED)
+            if on_failure is not None:
+                try:
+                    await on_failure(cluster, window, str(exc))
+                except Exception:  # telling someone must never hide the collection's own error
+                    _log.exception("the collection failure hook failed", extra={"cluster": cluster})
             raise
         report.queries += usage.queries
         for warning in usage.warnings:

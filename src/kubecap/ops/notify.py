@@ -12,11 +12,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import apprise
 
+from kubecap.domain.audit import AuditEvent, AuditResult
 from kubecap.domain.notifications import Channel, Notification
 from kubecap.errors import ConfigError
+from kubecap.ops.ports import AuditLog
+
+log = logging.getLogger(__name__)
 
 Sender = Callable[[Channel, str, str], Awaitable[None]]
 """Sends (title, body) to every URL of a channel; raises NotificationFailed with the reason."""
@@ -103,3 +108,43 @@ class Notifier:
                 await asyncio.sleep(delay)
                 delay *= 2
         return Delivery(channel.name, False, self._attempts, reason)
+
+
+async def notify_recorded(
+    notifier: Notifier,
+    audit: AuditLog,
+    notification: Notification,
+    *,
+    actor: str,
+    request_id: str = "",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[Delivery]:
+    """Send ``notification`` and record each channel's delivery in the audit log; never raises.
+
+    What happened to a notification is kept where operators look (``kubecap audit --action
+    notify``); a failure to record it is logged, and the operation that caused it goes on.
+    """
+    try:
+        deliveries = await notifier.notify(notification)
+        for delivery in deliveries:
+            await audit.record_audit(
+                AuditEvent(
+                    at=clock(),
+                    actor=actor,
+                    action="notify",
+                    cluster=notification.cluster,
+                    target=f"channel {delivery.channel}",
+                    result=AuditResult.OK if delivery.ok else AuditResult.FAILED,
+                    request_id=request_id,
+                    message=(
+                        f"{notification.kind.value} delivered after {delivery.attempts} attempt(s)"
+                        if delivery.ok
+                        else f"{notification.kind.value} not delivered after {delivery.attempts} attempts: "
+                        f"{delivery.reason}"
+                    ),
+                )
+            )
+        return deliveries
+    except Exception:
+        log.exception("recording a notification failed", extra={"title": notification.title})
+        return []

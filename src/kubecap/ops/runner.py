@@ -39,7 +39,7 @@ from kubecap.domain.tasks import (
 )
 from kubecap.errors import ConfigError
 from kubecap.ops.execute import Executed, ExecutionFailed, execute
-from kubecap.ops.notify import Notifier
+from kubecap.ops.notify import Notifier, notify_recorded
 from kubecap.ops.ports import ControlTable, OpsStore
 
 log = logging.getLogger(__name__)
@@ -245,27 +245,13 @@ class TaskRunner:
             cluster=task.spec.target.cluster,
             title=f"task {task.id} {run.state.value}: {task.spec.describe()}",
             body=run.message or task.spec.describe(),
-            path=f"/tasks/{task.id}",
+            path="/operations",  # the UI page listing tasks, their runs and results
         )
-        try:
-            deliveries = await self._notifier.notify(notification)
-            for delivery in deliveries:
-                await self._store.record_audit(
-                    AuditEvent(
-                        at=self._clock(),
-                        actor=f"runner {self.runner_id}",
-                        action="notify",
-                        cluster=task.spec.target.cluster,
-                        target=f"channel {delivery.channel}",
-                        result=AuditResult.OK if delivery.ok else AuditResult.FAILED,
-                        request_id=f"task-{task.id}-run-{run.id}",
-                        message=(
-                            f"delivered after {delivery.attempts} attempt(s)"
-                            if delivery.ok
-                            else f"not delivered after {delivery.attempts} attempts: {delivery.reason}"
-                        ),
-                    )
-                )
-        except Exception:
-            # Recording a delivery must not undo a finished run either; the log keeps it.
-            log.exception("recording a notification failed", extra={"task": task.id, "run": run.id})
+        await notify_recorded(
+            self._notifier,
+            self._store,
+            notification,
+            actor=f"runner {self.runner_id}",
+            request_id=f"task-{task.id}-run-{run.id}",
+            clock=self._clock,
+        )
