@@ -127,3 +127,29 @@ def test_notify_test_reports_each_channel(cli: Kubecap, tmp_path: Path) -> None:
     assert "127.0.0.1:1" not in result.stderr + result.stdout
     missing = cli("notify", "test", "--channel", "other", config=config)
     one_sentence(missing, 2, "no notification channel named 'other' (known: nowhere)")
+
+
+def test_a_managed_scale_changes_the_control_table_and_a_temporary_one_annotates(
+    cli: Kubecap, server: FakeApiServer
+) -> None:
+    kubecap = cli
+    managed = kubecap("control", "set", "deployment/web", "-n", "shop", "--replicas", "5", "--cluster", "c")
+    assert managed.returncode == 0, managed.stderr
+    done = kubecap("scale", "web", "-n", "shop", "-r", "3", "--actor", "alice")
+    assert done.returncode == 0, done.stderr
+    assert server.get("deployments", "shop", "web")["spec"]["replicas"] == 3
+    shown = kubecap("control", "show", "deployment/web", "-n", "shop", "--cluster", "c", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert '"replicas": 3' in shown.stdout
+    temporary = kubecap("scale", "web", "-n", "shop", "-r", "8", "--until", "2099-01-01 00:00")
+    assert temporary.returncode == 0, temporary.stderr
+    web = server.get("deployments", "shop", "web")
+    assert web["metadata"]["annotations"]["kubecap.io/temporary-replicas"] == "8@2099-01-01T00:00:00Z"
+    assert web["spec"]["replicas"] == 8
+    listed = json.loads(kubecap("tasks", "list", "--state", "active", "--format", "json").stdout)
+    assert [(t["operation"], t["next_run"]) for t in listed] == [
+        (
+            "end the temporary scale of c/shop/Deployment/web (back to the control table's replicas, else 3)",
+            "2099-01-01T00:00:00+00:00",
+        )
+    ]

@@ -315,6 +315,13 @@ def tasks_add_command(
     cpu_limit: Annotated[str | None, typer.Option(help="For apply.")] = None,
     memory_request: Annotated[str | None, typer.Option(help="For apply, e.g. 256Mi.")] = None,
     memory_limit: Annotated[str | None, typer.Option(help="For apply.")] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="For apply: where the values come from, e.g. recommendation:vpa (the control spec's source "
+            "when the workload is managed)."
+        ),
+    ] = "",
     at: AtOption = None,
     cron: CronOption = None,
     timezone: TimezoneOption = "UTC",
@@ -326,7 +333,11 @@ def tasks_add_command(
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Add a task (runs now when neither --at nor --cron is given)."""
+    """Add a task (runs now when neither --at nor --cron is given).
+
+    On a managed workload (one in the control table) scale and apply change its control spec
+    first (a new version), then the live workload; on an unmanaged one, the live workload only.
+    """
 
     def spec(name: str) -> OperationSpec:
         resources: tuple[ContainerResources, ...] = ()
@@ -339,7 +350,11 @@ def tasks_add_command(
                 "apply needs --container and at least one of --cpu-request, --memory-request, …"
             )
         return OperationSpec(
-            operation, parse_target(target, namespace, name), replicas=replicas, resources=resources
+            operation,
+            parse_target(target, namespace, name),
+            replicas=replicas,
+            resources=resources,
+            source=source,
         )
 
     _submit(
