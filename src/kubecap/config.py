@@ -295,6 +295,44 @@ class ApiSettings(_Strict):
     )
 
 
+RoleName = Literal["viewer", "operator", "admin"]
+
+
+class OidcSettings(_Strict):
+    """OIDC login (authorization code with PKCE): the provider, this client, and who gets which role.
+
+    A user's role comes from ``role_claim`` of the ID token (a string or a list of strings), looked
+    up in ``role_map``; the highest mapped role wins. With no mapped value the user gets
+    ``default_role``, or is refused when it is unset.
+    """
+
+    issuer: str = Field(min_length=1, description="the provider's issuer URL (its discovery document's issuer)")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = Field(None, description="omit for a public client (PKCE only)")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    role_claim: str = Field("groups", min_length=1, description="the ID-token claim that carries roles")
+    role_map: dict[str, RoleName] = Field(default_factory=dict, description="claim value -> kubecap role")
+    default_role: RoleName | None = Field(None, description="role when no claim value is mapped; unset: deny")
+    username_claim: str = Field("preferred_username", description="falls back to email, then sub")
+    redirect_url: str | None = Field(
+        None, description="this kubecap's callback URL as the provider knows it (default: from the request)"
+    )
+    label: str = Field("Log in with single sign-on", description="the login page's button")
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError("scopes must include 'openid' (an OIDC login needs an ID token)")
+        return value
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the client secret (whether it is set is shown)."""
+        body = self.model_dump(exclude={"client_secret"})
+        body["client_secret"] = "set" if self.client_secret else "none"
+        return body
+
+
 class SchedulingSettings(_Strict):
     """Load-aware scheduling: node load, the extender (`kubecap extender`) and the auto-taint controller."""
 
@@ -339,6 +377,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    oidc: OidcSettings | None = Field(None, description="OIDC login; unset: local users only")
 
     @model_validator(mode="after")
     def _clusters(self) -> Settings:

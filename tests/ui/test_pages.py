@@ -46,7 +46,9 @@ async def log_in(user: User, ctx: ApiContext, role: Role) -> str:
     user.find(marker="username").type(name)
     user.find(marker="password").type(PASSWORD)
     user.find(marker="login").click()
-    await user.should_see("Cost per month")
+    # The login hands the session to /auth/session, which sets the cookie and redirects to the overview:
+    # two requests in a background navigation, so wait longer than should_see's default.
+    await user.should_see("Cost per month", retries=100)
     return name
 
 

@@ -15,8 +15,9 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from kubecap import __version__
-from kubecap.api import problems, routes_auth, routes_data, routes_ops
+from kubecap.api import problems, routes_auth, routes_data, routes_nodes, routes_ops, routes_settings
 from kubecap.api.context import ApiContext
+from kubecap.api.oidc import OidcService
 from kubecap.api.security import check_rules, public
 from kubecap.errors import KubecapError
 
@@ -47,6 +48,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description="Kubernetes capacity control: usage, recommendations, control, operations, audit.",
     )
     app.state.kubecap = ctx
+    # OIDC's service keeps the provider's discovery document; None when OIDC is not configured.
+    app.state.oidc = OidcService(ctx.settings.oidc, ctx.store, ctx.auth, ctx.clock) if ctx.settings.oidc else None
     metrics = ApiMetrics()
     app.state.metrics = metrics
     problems.install(app)
@@ -83,7 +86,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (routes_auth.router, routes_data.router, routes_ops.router):
+    for router in (
+        routes_auth.router,
+        routes_data.router,
+        routes_nodes.router,
+        routes_ops.router,
+        routes_settings.router,
+    ):
         app.include_router(router)
     check_rules(app)
     return app

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -85,37 +83,31 @@ class Clock(Protocol):
 class LoginLimiter:
     """At most ``attempts`` failed logins per key (user and address) within ``window`` seconds.
 
-    In memory, per process: enough to stop guessing through one server; behind several
-    replicas each counts its own (documented in docs/ui.md).
+    The failures are rows in the database (keyed by a digest, so user names typed as
+    passwords are not kept readable), so the limit holds across processes and replicas.
     """
 
-    def __init__(self, attempts: int, window_s: float) -> None:
+    def __init__(self, store: Store, attempts: int, window_s: float, clock: Clock) -> None:
+        self._store = store
         self._attempts = attempts
-        self._window = window_s
-        self._failures: dict[str, deque[float]] = {}
+        self._window = timedelta(seconds=window_s)
+        self._clock = clock
 
-    def check(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        recent = self._recent(key, now)
+    async def check(self, key: str) -> None:
+        now = self._clock()
+        recent = await self._store.login_failures(digest(key), since=now - self._window)
         if len(recent) >= self._attempts:
-            wait = int(self._window - (now - recent[0])) + 1
+            wait = int((self._window - (now - recent[0])).total_seconds()) + 1
             raise TooManyAttempts(
                 f"too many failed logins for this user from this address: wait {wait} s and try again",
                 retry_after=wait,
             )
 
-    def failed(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self._recent(key, now).append(now)
+    async def failed(self, key: str) -> None:
+        await self._store.add_login_failure(digest(key), at=self._clock())
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        recent = self._failures.setdefault(key, deque())
-        while recent and now - recent[0] >= self._window:
-            recent.popleft()
-        return recent
+    async def succeeded(self, key: str) -> None:
+        await self._store.clear_login_failures(digest(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +126,7 @@ class AuthService:
         self._settings = settings
         self._clock = clock
         self._hasher = PasswordHasher()
-        self.limiter = LoginLimiter(settings.login_attempts, settings.login_window_seconds)
+        self.limiter = LoginLimiter(store, settings.login_attempts, settings.login_window_seconds, clock)
         # Verifying against a dummy hash for unknown users keeps their timing like a wrong password.
         self._dummy = self._hasher.hash(secrets.token_hex(8))
 
@@ -179,27 +171,40 @@ class AuthService:
 
     async def login(self, username: str, password: str, address: str) -> NewSession:
         key = f"{username}\x00{address}"
-        self.limiter.check(key)
+        await self.limiter.check(key)
         user = await self._store.user_by_name(username)
         ok = self._verify(user.password_hash if user else self._dummy, password)
         if user is None or not ok or user.disabled:
-            self.limiter.failed(key)
+            await self.limiter.failed(key)
             await self._store.record_audit(
                 self._audit(
                     username, "login", f"user {username}", AuditResult.REJECTED, message=f"from {address}"
                 )
             )
             raise AuthError("wrong user name or password: check both and try again")
-        self.limiter.succeeded(key)
+        await self.limiter.succeeded(key)
+        return await self.start_session(user, f"from {address}")
+
+    async def start_session(self, user: UserRecord, how: str) -> NewSession:
+        """A new browser session for a user who proved who they are (password or OIDC), audited."""
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self._clock()
         expires = now + timedelta(hours=self._settings.session_hours)
         await self._store.add_session(digest(secret), user.id, csrf, now=now, expires_at=expires)
         await self._store.record_audit(
-            self._audit(username, "login", f"user {username}", AuditResult.OK, message=f"from {address}")
+            self._audit(user.username, "login", f"user {user.username}", AuditResult.OK, message=how)
         )
         principal = Principal(user.id, user.username, Role(user.role), "session", csrf, digest(secret))
         return NewSession(secret, csrf, expires, principal)
+
+    def unusable_password(self) -> str:
+        """The stored hash of users who only sign in through OIDC: a hash of a random secret nobody keeps."""
+        return self._hasher.hash(secrets.token_urlsafe(32))
+
+    def audit_event(
+        self, actor: str, action: str, target: str, result: AuditResult, **details: Any
+    ) -> AuditEvent:
+        return self._audit(actor, action, target, result, **details)
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:

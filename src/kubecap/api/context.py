@@ -10,6 +10,7 @@ from fastapi import Request
 
 from kubecap.api.auth import AuthService
 from kubecap.api.cache import SummaryCache
+from kubecap.api.live import Live
 from kubecap.config import Settings
 from kubecap.control.service import ControlService
 from kubecap.ops.service import TaskService
@@ -31,6 +32,7 @@ class ApiContext:
     control: ControlService
     clock: Callable[[], datetime] = utc_now
     summaries: SummaryCache = field(default_factory=SummaryCache)
+    live: Live = field(default_factory=Live)
 
     @classmethod
     def build(cls, settings: Settings, store: Store, clock: Callable[[], datetime] = utc_now) -> ApiContext:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from kubecap.api.auth import CSRF_COOKIE, SESSION_COOKIE, Principal, Role
+from kubecap.api.auth import CSRF_COOKIE, SESSION_COOKIE, NewSession, Principal, Role
 from kubecap.api.context import context
+from kubecap.api.oidc import OidcService
+from kubecap.api.problems import AuthError
 from kubecap.api.security import Admin, Viewer, public
+from kubecap.errors import KubecapError, NotFoundError
 from kubecap.store.auth_repo import TokenRecord, UserRecord
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -78,11 +83,7 @@ async def login(body: Login, request: Request, response: Response) -> dict[str, 
     """Start a browser session: sets the HttpOnly session cookie and returns the CSRF token."""
     address = request.client.host if request.client else "unknown"
     session = await context(request).auth.login(body.username, body.password, address)
-    max_age = int((session.expires_at - context(request).clock()).total_seconds())
-    flags: dict[str, Any] = {"max_age": max_age, "secure": secure(request), "samesite": "strict", "path": "/"}
-    response.set_cookie(SESSION_COOKIE, session.secret, httponly=True, **flags)
-    # Readable by the page's script, which echoes it in the X-CSRF-Token header.
-    response.set_cookie(CSRF_COOKIE, session.csrf, httponly=False, **flags)
+    set_session_cookies(request, response, session)
     return {
         "user": me_dict(session.principal),
         "csrf_token": session.csrf,
@@ -139,3 +140,62 @@ async def create_token(body: NewToken, principal: Viewer, request: Request) -> d
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: int, principal: Viewer, request: Request) -> None:
     await context(request).auth.revoke_token(principal, token_id)
+
+
+# --- OIDC (optional): the browser goes to the provider and comes back with a code ----------------
+
+
+def _oidc(request: Request) -> OidcService:
+    service: OidcService | None = getattr(request.app.state, "oidc", None)
+    if service is None:
+        raise NotFoundError(
+            "OIDC login is not configured: set oidc.issuer and oidc.client_id, or log in with a password"
+        )
+    return service
+
+
+def _callback_url(request: Request) -> str:
+    oidc = context(request).settings.oidc
+    return oidc.redirect_url if oidc and oidc.redirect_url else str(request.url_for("oidc_callback"))
+
+
+def set_session_cookies(
+    request: Request, response: Response, session: NewSession, *, lax: bool = False
+) -> None:
+    max_age = int((session.expires_at - context(request).clock()).total_seconds())
+    # ``lax`` for OIDC sessions: the callback is a navigation started on the provider's site, and a
+    # Strict cookie is withheld on the redirect that follows it. Mutations still need the CSRF header.
+    flags: dict[str, Any] = {"max_age": max_age, "secure": secure(request), "path": "/"}
+    samesite: Literal["lax", "strict"] = "lax" if lax else "strict"
+    response.set_cookie(SESSION_COOKIE, session.secret, httponly=True, samesite=samesite, **flags)
+    # Readable by the page's script, which echoes it in the X-CSRF-Token header.
+    response.set_cookie(CSRF_COOKIE, session.csrf, httponly=False, samesite="strict", **flags)
+
+
+@router.get("/auth/oidc/login")
+@public
+async def oidc_login(request: Request) -> RedirectResponse:
+    """Start an OIDC login: a redirect to the identity provider (authorization code, PKCE S256)."""
+    url = await _oidc(request).begin(_callback_url(request))
+    return RedirectResponse(url, status_code=302)
+
+
+@router.get("/auth/oidc/callback", name="oidc_callback")
+@public
+async def oidc_callback(
+    request: Request, code: str | None = None, state: str | None = None, error: str | None = None
+) -> RedirectResponse:
+    """Where the provider sends the browser back: on success a session and the UI, else the login page
+    with one sentence saying what went wrong."""
+    service = _oidc(request)
+    try:
+        if error:
+            raise AuthError(f"the identity provider answered {error!r}: try again or ask an admin")
+        if not code or not state:
+            raise AuthError("the identity provider sent no code or state: start the sign-in again")
+        session = await service.finish(code, state, _callback_url(request))
+    except KubecapError as exc:
+        return RedirectResponse("/login?" + urlencode({"error": str(exc)}), status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookies(request, response, session, lax=True)
+    return response

@@ -1,5 +1,6 @@
 """Clusters, the overview, workloads with their usage history, recommendations (and approving them
-into the control table with a diff), nodes, and settings without secrets."""
+into the control table with a diff), control specs and namespace policies. Nodes and settings
+are in routes_nodes.py and routes_settings.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from kubecap.control.service import SpecChange
 from kubecap.domain.control import ContainerSpec, Enforcement, Failure, ReplicasMode, Unmanaged
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import NotFoundError
-from kubecap.store import masked_url
 
 router = APIRouter(prefix="/api", tags=["data"])
 Offset = Query(0, ge=0)
@@ -236,61 +236,3 @@ async def remove_policy(cluster: str, namespace: str, principal: Admin, request:
     if not await context(request).control.remove_policy(cluster, namespace, actor=principal.username):
         raise NotFoundError(f"namespace {namespace!r} of cluster {cluster!r} has no policy of its own")
 
-
-@router.get("/nodes")
-async def nodes(principal: Viewer, request: Request, cluster: str | None = None) -> list[dict[str, Any]]:
-    """Each node's latest daily figures (load and requests against allocatable).
-
-    Live load and taints come with the scheduling capability's services (not wired here yet).
-    """
-    stored = await context(request).store.node_usage(cluster=cluster)
-    latest = {}
-    for n in stored:
-        latest[(n.cluster, n.node)] = n
-    return [
-        {
-            "cluster": n.cluster,
-            "node": n.node,
-            "day": n.day.isoformat(),
-            "pool": n.pool,
-            "cpu_p99": n.cpu_p99,
-            "mem_p99": n.mem_p99,
-            "cpu_allocatable": n.cpu_allocatable,
-            "mem_allocatable": n.mem_allocatable,
-            "cpu_requests": n.cpu_requests,
-            "mem_requests": n.mem_requests,
-            "daemonset_only": n.daemonset_only,
-        }
-        for n in latest.values()
-    ]
-
-
-@router.get("/settings")
-async def settings(principal: Viewer, request: Request) -> dict[str, Any]:
-    """The settings in force, secrets left out (a token or password shows only whether it is set)."""
-    ctx = context(request)
-    clusters = []
-    for c in ctx.settings.clusters:
-        prom = c.prometheus
-        clusters.append(
-            {
-                "name": c.name,
-                "timezone": c.timezone,
-                "peak_windows": list(c.peak_windows),
-                "simulated": c.simulated,
-                "prometheus": None
-                if prom is None
-                else {
-                    "url": prom.url,
-                    "auth": "bearer" if prom.token() else "basic" if prom.username else "none",
-                    "headers": sorted(prom.headers),
-                },
-            }
-        )
-    channels = [{"name": ch.name, "events": ch.events} for ch in ctx.settings.notifications.channels]
-    return {
-        "database": masked_url(ctx.settings.database_url),
-        "clusters": clusters,
-        "notification_channels": channels,
-        "api": ctx.settings.api.model_dump(),
-    }

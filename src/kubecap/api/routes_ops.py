@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from kubecap.api import queries
-from kubecap.api.context import context
+from kubecap.api.context import ApiContext, context
 from kubecap.api.listing import page
 from kubecap.api.security import Operator, Viewer
 from kubecap.domain.audit import AuditFilter, AuditResult
@@ -101,7 +101,27 @@ async def create_task(body: NewTask, principal: Operator, request: Request) -> d
     task = await ctx.tasks.submit(
         spec, actor=principal.username, at=when, cron=body.cron, timezone=body.timezone
     )
+    if when is None and body.cron is None:
+        return await run_now(ctx, task)
     return task_dict(task)
+
+
+async def run_now(ctx: ApiContext, task: Task) -> dict[str, Any]:
+    """A task for now runs at once through the ops runner (claimed exactly once like any other run);
+    without a wired runner it waits for the background runner, and the answer says so."""
+    body = task_dict(task)
+    if ctx.live.runner is None:
+        body["runs"] = []
+        body["ran"] = "queued: no cluster API is wired in this process; the background runner will run it"
+        return body
+    runs = await ctx.live.runner.run_task(task.id)
+    history = await ctx.tasks.history(task.id)
+    body = task_dict(history.task)
+    body["runs"] = jsonable_encoder(runs)
+    body["ran"] = (
+        "; ".join(f"{r.state.value}: {r.message}" for r in runs) or "already taken by another runner"
+    )
+    return body
 
 
 @router.get("/tasks/{task_id}")

@@ -13,7 +13,7 @@ from nicegui import ui
 from nicegui.storage import Storage
 
 from kubecap.api.context import ApiContext
-from kubecap.ui import audit, control, login, nodes, operations, overview, settings, workloads
+from kubecap.ui import audit, control, login, nodes, operations, overview, session, settings, workloads
 from kubecap.ui.strings import t
 
 MODULES = (login, overview, workloads, control, operations, nodes, audit, settings)
@@ -21,6 +21,7 @@ MODULES = (login, overview, workloads, control, operations, nodes, audit, settin
 
 def register(ctx: ApiContext) -> None:
     """Register every page (NiceGUI keeps pages globally: call once per process, or per test)."""
+    session.install(ctx)
     for module in MODULES:
         module.register(ctx)
 

@@ -1,4 +1,5 @@
-"""The login and logout pages: the same login (rate limit, audit) as POST /api/auth/login."""
+"""The login and logout pages: the same login (rate limit, audit, session) as POST /api/auth/login,
+and the OIDC button when single sign-on is configured."""
 
 from __future__ import annotations
 
@@ -6,24 +7,27 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from kubecap.api.auth import CSRF_COOKIE, SESSION_COOKIE
 from kubecap.api.context import ApiContext
-from kubecap.ui.session import attempt, forget, remember
+from kubecap.ui.session import LOGIN_PATH, attempt, hand_off, principal_of
 from kubecap.ui.strings import t
 
 
 def register(ctx: ApiContext) -> None:
-    @ui.page("/login")
-    async def login_page(request: Request) -> None:
+    @ui.page(LOGIN_PATH)
+    async def login_page(request: Request, next: str = "/", error: str | None = None) -> None:
         address = request.client.host if request.client else "unknown"
 
         async def submit() -> None:
             session = await attempt(lambda: ctx.auth.login(username.value, password.value, address))
             if session is not None:
-                remember(session.secret)
-                ui.navigate.to("/")
+                hand_off(session.secret, next)
 
         with ui.card().classes("absolute-center w-80"):
             ui.label(t("app")).classes("text-2xl")
+            if error:
+                # The OIDC callback's one sentence (it arrives in the URL, so it is shown as text only).
+                ui.label(error).classes("text-negative").props('data-testid="login-error"').mark("login-error")
             username = (
                 ui.input(t("username"))
                 .props('data-testid="username" autofocus')
@@ -38,14 +42,15 @@ def register(ctx: ApiContext) -> None:
                 .on("keydown.enter", submit)
             )
             ui.button(t("login"), on_click=submit).props('data-testid="login"').mark("login")
+            if ctx.settings.oidc is not None:
+                ui.link(ctx.settings.oidc.label, "/api/auth/oidc/login").props('data-testid="oidc-login"')
 
     @ui.page("/logout")
-    async def logout_page() -> RedirectResponse:
-        secret = forget()
-        if isinstance(secret, str):
-            try:
-                principal = await ctx.auth.from_session(secret)
-                await ctx.auth.logout(principal)
-            except Exception:  # noqa: S110 - an already-ended session needs no logout
-                pass
-        return RedirectResponse("/login")
+    async def logout_page(request: Request) -> RedirectResponse:
+        principal = await principal_of(ctx, request)
+        if principal is not None:
+            await ctx.auth.logout(principal)
+        response = RedirectResponse(LOGIN_PATH)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
