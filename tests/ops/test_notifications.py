@@ -99,7 +99,7 @@ def test_a_failed_collection_is_notified_to_the_channels_that_want_it(
     assert len(endpoint.received) == 1  # data-team only: ops-only does not want collection failures
     sent = endpoint.received[0]
     assert sent["title"] == "[kubecap/default] collection of 2026-12-01 10:00-11:30 failed"
-    assert "cannot reach Prometheus" in sent["message"] and "kubecap collect" in sent["message"]
+    assert "cannot reach Prometheus" in sent["message"] and "resumes with this window" in sent["message"]
     assert [(e["target"], e["result"], e["request_id"]) for e in audited(tmp_path)] == [
         ("channel data-team", "ok", "collect-default-2026-12-01-10:00-11:30")
     ]
@@ -117,3 +117,16 @@ def test_a_notification_endpoint_down_never_hides_the_collection_error(
     assert [(e["target"], e["result"]) for e in events] == [("channel data-team", "failed")]
     assert "collection_failure not delivered after 2 attempts" in events[0]["message"]
     assert endpoint.url.split("://")[1] not in json.dumps(events)  # URLs hold secrets: never recorded
+
+
+def test_a_channel_kubecap_cannot_use_is_a_warning_after_the_collection_error(tmp_path: Path) -> None:
+    config = tmp_path / "k.yaml"
+    config.write_text("notifications:\n  channels:\n    - {name: typo, urls: ['slak://oops']}\n")
+    result = kubecap(
+        tmp_path,
+        *("collect", "--prometheus-url", "http://127.0.0.1:1", "--days", "1", "--until", "2026-12-01"),
+        *("--config", str(config)),
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("error:") == 1 and "cannot reach Prometheus" in result.stderr
+    assert "warning: the collection failure was not notified: notification channel 'typo'" in result.stderr

@@ -20,10 +20,9 @@ from kubecap.cli.common import (
     run,
 )
 from kubecap.config import ClusterSettings, Settings, load_settings
-from kubecap.domain.notifications import EventKind, Notification
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow, parse_timezone
-from kubecap.errors import ConfigError, KubecapError
+from kubecap.errors import ConfigError
 from kubecap.metrics.collector import CollectionReport, FailureHook, Outcome, collect, plan_windows
 from kubecap.ports import UsageSource, UsageStore
 from kubecap.report.formatters import FORMATTERS
@@ -90,35 +89,14 @@ async def collect_clusters(
 
 
 def failure_notifier(settings: Settings, store: Store) -> FailureHook:
-    """Tell the channels that want ``collection_failure`` that a window failed (recorded in the audit log).
+    """Notify and audit a failed window (ops' hook), with a notifier from the settings and the store."""
+    from kubecap.cli.ops import notifier
+    from kubecap.ops.notify import Notifier, collection_failure_notifier
 
-    A notification problem (even a channel the settings spell wrong) is printed as a warning
-    and never replaces the collection's own error."""
+    async def make() -> Notifier:
+        return notifier(settings, await store.notification_channels())
 
-    async def notify(cluster: str, window: DailyWindow, reason: str) -> None:
-        from kubecap.cli.ops import notifier
-        from kubecap.ops.notify import notify_recorded
-
-        try:
-            sender = notifier(settings, await store.notification_channels())
-        except KubecapError as exc:
-            err.print(f"warning: the collection failure was not notified: {exc}")
-            return
-        note = Notification(
-            EventKind.COLLECTION_FAILURE,
-            cluster,
-            f"collection of {window.day} {window.name} failed",
-            f"{reason}. Run `kubecap collect` again once fixed: it resumes with this window.",
-        )
-        await notify_recorded(
-            sender,
-            store,
-            note,
-            actor="kubecap collect",
-            request_id=f"collect-{cluster}-{window.day}-{window.name}",
-        )
-
-    return notify
+    return collection_failure_notifier(make, store, warn=lambda text: err.print(f"warning: {text}"))
 
 
 async def _collect_with_progress(

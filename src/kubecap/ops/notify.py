@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 import apprise
 
 from kubecap.domain.audit import AuditEvent, AuditResult
-from kubecap.domain.notifications import Channel, Notification
+from kubecap.domain.notifications import Channel, EventKind, Notification
+from kubecap.domain.window import DailyWindow
 from kubecap.errors import ConfigError
 from kubecap.ops.ports import AuditLog
 
@@ -148,3 +149,36 @@ async def notify_recorded(
     except Exception:
         log.exception("recording a notification failed", extra={"title": notification.title})
         return []
+
+
+def collection_failure_notifier(
+    make_notifier: Callable[[], Awaitable[Notifier]],
+    audit: AuditLog,
+    *,
+    actor: str = "kubecap collect",
+    warn: Callable[[str], None] | None = None,
+) -> Callable[[str, DailyWindow, str], Awaitable[None]]:
+    """The collector's failure hook: tell the channels that want ``collection_failure``, audited.
+
+    The notifier is built only when a window fails, and a problem building it (a channel the
+    settings spell wrong) goes to ``warn``: it must never replace the collection's own error.
+    """
+
+    async def notify(cluster: str, window: DailyWindow, reason: str) -> None:
+        try:
+            sender = await make_notifier()
+        except Exception as exc:
+            if warn is not None:
+                warn(f"the collection failure was not notified: {exc}")
+            return
+        note = Notification(
+            EventKind.COLLECTION_FAILURE,
+            cluster,
+            f"collection of {window.day} {window.name} failed",
+            f"{reason}. Collecting again resumes with this window.",
+        )
+        await notify_recorded(
+            sender, audit, note, actor=actor, request_id=f"collect-{cluster}-{window.day}-{window.name}"
+        )
+
+    return notify
