@@ -143,6 +143,22 @@ def test_retry_delays_grow_and_are_capped() -> None:
         ),
         (OperationSpec(Operation.RESTART, WEB, replicas=1), "applies to scale only"),
         (OperationSpec(Operation.APPLY, WEB), "needs at least one container"),
+        (OperationSpec(Operation.RESTART, WEB, source="recommendation:vpa"), "source applies to the apply"),
+        (OperationSpec(Operation.RESTART, WEB, ends_override=True), "ending a temporary scale is a scale"),
+        (
+            OperationSpec(
+                Operation.SCALE,
+                WEB,
+                replicas=1,
+                ends_override=True,
+                revert_at=datetime(2030, 1, 1, tzinfo=UTC),
+            ),
+            "cannot have an expiry itself",
+        ),
+        (
+            OperationSpec(Operation.SCALE, WEB, replicas=1, revert_at=datetime(2030, 1, 1)),
+            "expiry of a temporary scale needs a time zone",
+        ),
     ],
 )
 def test_bad_operations_are_one_sentence(spec: OperationSpec, fragment: str) -> None:
