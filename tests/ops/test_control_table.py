@@ -4,11 +4,12 @@ composition root's adapter, and the in-memory cluster."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kubecap.cluster.port import ClusterUnreachable
+from kubecap.cluster.port import ClusterUnreachable, Workload
 from kubecap.control.service import ControlService
 from kubecap.domain.audit import AuditFilter
 from kubecap.domain.control import TEMPORARY_REPLICAS, ContainerSpec, ReplicasMode, parse_temporary_replicas
@@ -17,7 +18,7 @@ from kubecap.domain.tasks import Operation, OperationSpec, RunState
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError
 from kubecap.ops.execute import temporary_annotation
-from kubecap.ops.runner import TaskRunner
+from kubecap.ops.runner import RunnerOptions, TaskRunner
 from kubecap.ops.service import TaskService
 from kubecap.store import Store
 from kubecap.testing.cluster import InMemoryCluster
@@ -226,3 +227,87 @@ async def test_apply_to_an_unmanaged_workload_patches_it_live_only(
     assert [r.state for r in await ops_runner.run_once()] == [RunState.SUCCEEDED]
     assert await OpsControlTable(store).spec(WEB) is None
     assert (await cluster.get_workload(WEB)).container("app") == wanted
+
+
+class WebhookBehind(InMemoryCluster):
+    """The in-memory cluster behind an admission webhook whose copy of the table is ``behind``
+    reviews late: it turns that many scales back to ``stale`` replicas, as the real webhook does
+    until its next refresh (the fake apiserver has no admission chain to run the real one in)."""
+
+    behind: int = 0
+    stale: int = 0
+
+    async def scale(self, ref: WorkloadRef, replicas: int) -> int:
+        before = await super().scale(ref, replicas)
+        if self.behind > 0:
+            self.behind -= 1
+            self.workloads[ref] = replace(self.workloads[ref], replicas=self.stale)
+        return before
+
+    async def patch_resources(self, ref: WorkloadRef, resources: tuple[ContainerResources, ...]) -> Workload:
+        before = await super().patch_resources(ref, resources)
+        if self.behind > 0:
+            self.behind -= 1
+            self.workloads[ref] = replace(self.workloads[ref], containers=before.containers)
+        return before
+
+
+@pytest.fixture
+def behind() -> WebhookBehind:
+    memory = WebhookBehind(name="c")
+    memory.add_workload("shop", "web", replicas=5)
+    return memory
+
+
+def settling_runner(
+    store: Store, cluster: InMemoryCluster, clock: Clock, table: OpsControlTable
+) -> TaskRunner:
+    options = RunnerOptions(settle_s=(0.0, 0.0, 0.0))
+    return TaskRunner(store, lambda _name: cluster, control=table, clock=clock, options=options)
+
+
+async def test_a_managed_scale_is_made_again_until_the_webhook_has_the_new_table(
+    store: Store, tasks: TaskService, behind: WebhookBehind, clock: Clock, table: OpsControlTable
+) -> None:
+    await manage(store, 5)
+    behind.behind, behind.stale = 2, 5
+    await tasks.submit(scale(2), actor="alice")
+    runs = await settling_runner(store, behind, clock, table).run_once()
+    assert [r.state for r in runs] == [RunState.SUCCEEDED]
+    assert [c.argument for c in behind.calls_for("scale")] == ["2", "2", "2"]
+    assert (await behind.get_workload(WEB)).replicas == 2
+
+
+async def test_a_webhook_that_never_agrees_makes_the_run_retry(
+    store: Store, tasks: TaskService, behind: WebhookBehind, clock: Clock, table: OpsControlTable
+) -> None:
+    await manage(store, 5)
+    behind.behind, behind.stale = 100, 5
+    await tasks.submit(scale(2), actor="alice")
+    runs = await settling_runner(store, behind, clock, table).run_once()
+    assert [r.state for r in runs] == [RunState.RETRY]
+    assert "is at 5 replicas after kubecap scaled it to 2" in runs[0].message
+    assert "not loaded the new control table yet" in runs[0].message
+
+
+async def test_an_unmanaged_scale_is_not_read_back(
+    tasks: TaskService, behind: WebhookBehind, clock: Clock, store: Store, table: OpsControlTable
+) -> None:
+    behind.behind, behind.stale = 100, 5  # e.g. an HPA of its own: not kubecap's to fight
+    await tasks.submit(scale(2), actor="alice")
+    runs = await settling_runner(store, behind, clock, table).run_once()
+    assert [r.state for r in runs] == [RunState.SUCCEEDED]
+    assert len(behind.calls_for("scale")) == 1
+
+
+async def test_applied_resources_are_made_again_until_the_webhook_agrees(
+    store: Store, tasks: TaskService, behind: WebhookBehind, clock: Clock, table: OpsControlTable
+) -> None:
+    await manage(store, 5)
+    behind.behind = 1
+    wanted = ContainerResources("app", {"cpu": "0.5"}, {"memory": "1Gi"})
+    await tasks.submit(OperationSpec(Operation.APPLY, WEB, resources=(wanted,)), actor="alice")
+    runs = await settling_runner(store, behind, clock, table).run_once()
+    assert [r.state for r in runs] == [RunState.SUCCEEDED]
+    assert len(behind.calls_for("patch_resources")) == 2
+    assert (await behind.get_workload(WEB)).container("app") == wanted

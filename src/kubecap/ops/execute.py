@@ -11,6 +11,11 @@ and scales back to the table's replicas, or to those seen before for an unmanage
 A permanent scale removes any temporary annotation, since the annotation would otherwise
 win over the new replicas until it expires.
 
+The webhook reloads the table every few seconds, so for a moment after the table changed it
+may still enforce the old values and turn the live change back. A managed workload's change
+is therefore read back and made again after short pauses (``settle``) until the live object
+agrees; if it never does, the run fails as transient and is retried by the task's policy.
+
 Errors are sorted here: a transient cluster error (unreachable, conflict, server error)
 asks for a retry, any other KubecapError or invalid value fails the run with its sentence,
 and anything else is a bug that fails the run with its type and message (the runner keeps
@@ -19,11 +24,13 @@ going).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubecap.cluster.port import ClusterError, ClusterPort, WorkloadNotFound
+from kubecap.cluster.port import ClusterConflict, ClusterError, ClusterPort, WorkloadNotFound
 from kubecap.domain.control import (
     TEMPORARY_REPLICAS,
     ControlError,
@@ -31,7 +38,8 @@ from kubecap.domain.control import (
     ReplicasMode,
     parse_temporary_replicas,
 )
-from kubecap.domain.resources import ResourcesError
+from kubecap.domain.quantity import QuantityError, parse_quantity
+from kubecap.domain.resources import ContainerResources, ResourcesError
 from kubecap.domain.tasks import Operation, OperationSpec, TaskError
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import ConfigError, KubecapError
@@ -61,6 +69,10 @@ class ExecutionFailed(Exception):
         return self.message
 
 
+SETTLE_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+"""15 s in all: three times the webhook's default refresh of its table (5 s)."""
+
+
 def temporary_annotation(replicas: int, until: datetime) -> str:
     """The annotation value the webhook parses: ``"<n>@<RFC 3339 UTC time>"``."""
     return f"{replicas}@{until.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
@@ -74,12 +86,15 @@ async def execute(
     control: ControlTable | None = None,
     actor: str = "kubecap",
     reason: str = "",
+    settle: Sequence[float] = SETTLE_DELAYS_S,
 ) -> Executed:
     """Run ``spec`` against ``cluster`` (and ``control``); raises ExecutionFailed (never anything else).
 
-    ``actor`` and ``reason`` are recorded with a change of the control table."""
+    ``actor`` and ``reason`` are recorded with a change of the control table; ``settle`` are
+    the pauses (seconds) before a managed workload's change is read back and made again."""
     try:
-        return await _execute(_Target(cluster, control, spec, now, actor, reason or spec.describe()))
+        target = _Target(cluster, control, spec, now, actor, reason or spec.describe(), tuple(settle))
+        return await _execute(target)
     except ClusterError as exc:
         raise ExecutionFailed(str(exc), transient=exc.transient) from exc
     except (KubecapError, ControlError, TaskError, ResourcesError) as exc:
@@ -98,6 +113,7 @@ class _Target:
     now: datetime
     actor: str
     reason: str
+    settle: tuple[float, ...] = ()
 
     @property
     def ref(self) -> WorkloadRef:
@@ -150,6 +166,8 @@ async def _scale(t: _Target) -> Executed:
         await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None})
         result["ended_temporary_scale"] = override
     before = await t.cluster.scale(t.ref, replicas)
+    if managed is not None:
+        await _settle_replicas(t, replicas)
     return Executed(
         result={"replicas_before": before, "replicas": replicas, **result},
         before={"replicas": before, **({TEMPORARY_REPLICAS: override} if override else {})},
@@ -207,6 +225,8 @@ async def _end_override(t: _Target) -> Executed:
     target = managed.replicas if managed is not None else t.spec.replicas
     assert target is not None
     before = await t.cluster.scale(t.ref, target)
+    if managed is not None:
+        await _settle_replicas(t, target)
     return Executed(
         result={
             "replicas_before": before,
@@ -236,6 +256,8 @@ async def _apply(t: _Target) -> Executed:
             t.ref, resources, actor=t.actor, reason=t.reason, source=t.spec.source or "ops:apply"
         )
     workload = await t.cluster.patch_resources(t.ref, resources)
+    if managed is not None:
+        await _settle_resources(t, resources)
     result: dict[str, Any] = {"containers": sorted(names)}
     if managed is not None:
         result["control_table"] = "updated"
@@ -244,3 +266,49 @@ async def _apply(t: _Target) -> Executed:
         before={"containers": [c.to_dict() for c in workload.containers if c.container in names]},
         after={"containers": [r.to_dict() for r in resources]},
     )
+
+
+async def _settle_replicas(t: _Target, replicas: int) -> None:
+    for delay in t.settle:
+        live = (await t.cluster.get_workload(t.ref)).replicas
+        if live == replicas:
+            return
+        await asyncio.sleep(delay)
+        await t.cluster.scale(t.ref, replicas)
+    live = (await t.cluster.get_workload(t.ref)).replicas
+    if live != replicas:
+        raise ClusterConflict(
+            f"{t.ref} is at {live} replicas after kubecap scaled it to {replicas}: the admission webhook has "
+            "probably not loaded the new control table yet, or something else scales it"
+        )
+
+
+def _same(wanted: ContainerResources, live: ContainerResources | None) -> bool:
+    """Equal by value ("1000m" is "1"): the apiserver may rewrite a quantity's spelling."""
+    if live is None:
+        return False
+    try:
+        return all(
+            {k: parse_quantity(v) for k, v in getattr(wanted, part).items()}
+            == {k: parse_quantity(v) for k, v in getattr(live, part).items()}
+            for part in ("requests", "limits")
+        )
+    except QuantityError:
+        return False
+
+
+async def _settle_resources(t: _Target, resources: tuple[ContainerResources, ...]) -> None:
+    async def agrees() -> bool:
+        live = await t.cluster.get_workload(t.ref)
+        return all(_same(r, live.container(r.container)) for r in resources)
+
+    for delay in t.settle:
+        if await agrees():
+            return
+        await asyncio.sleep(delay)
+        await t.cluster.patch_resources(t.ref, resources)
+    if not await agrees():
+        raise ClusterConflict(
+            f"the containers of {t.ref} do not have the applied resources after kubecap patched them: the "
+            "admission webhook has probably not loaded the new control table yet"
+        )

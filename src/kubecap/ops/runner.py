@@ -38,7 +38,7 @@ from kubecap.domain.tasks import (
     TaskRun,
 )
 from kubecap.errors import ConfigError
-from kubecap.ops.execute import Executed, ExecutionFailed, execute
+from kubecap.ops.execute import SETTLE_DELAYS_S, Executed, ExecutionFailed, execute
 from kubecap.ops.notify import Notifier, notify_recorded
 from kubecap.ops.ports import ControlTable, OpsStore
 
@@ -63,6 +63,8 @@ class RunnerOptions:
     """Runs claimed per transaction: one, so that a runner that dies strands only the run in flight."""
     pause_between_s: float = 0.0
     """Optional pause between two workloads' operations (spreads restarts out)."""
+    settle_s: tuple[float, ...] = SETTLE_DELAYS_S
+    """Pauses before a managed workload's change is read back and made again (see ops.execute)."""
 
 
 def planner(task: Task, now: datetime) -> ClaimPlan:
@@ -176,6 +178,7 @@ class TaskRunner:
                     control=self._control,
                     actor=task.created_by,
                     reason=f"task {task.id}: {spec.describe()}",
+                    settle=self._options.settle_s,
                 )
         except (ExecutionFailed, ConfigError, TimeoutError) as exc:
             outcome = self._failure(task, run, exc, now)
