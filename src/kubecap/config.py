@@ -341,6 +341,58 @@ class SchedulingSettings(_Strict):
     taints: TaintSettings = Field(default_factory=TaintSettings)
 
 
+class LoopSettings(_Strict):
+    """One background loop of `kubecap serve`: on or off, and the time between two passes."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(60.0, ge=0.05, le=86_400, description="time between two passes")
+
+
+class CollectionLoopSettings(LoopSettings):
+    interval_seconds: float = Field(600.0, ge=0.05, le=86_400, description="time between two passes")
+    days: int = Field(
+        2, ge=1, le=400, description="local days each pass looks at (windows already complete are skipped)"
+    )
+    strategy: str = Field("kubecap", min_length=1, description="the strategy recomputed after new windows")
+
+
+class TaintLoopSettings(LoopSettings):
+    enabled: bool = Field(False, description="the auto-taint controller changes nodes: off unless asked")
+    interval_seconds: float = Field(30.0, ge=0.05, le=86_400, description="time between two rounds")
+
+
+class LeaderSettings(_Strict):
+    """Which replica runs the loops that act on clusters (tasks, taints): one holder of a lease,
+    a Kubernetes Lease when the cluster has an API configured, else a row in the database."""
+
+    name: str = Field("kubecap-serve", min_length=1, max_length=253, description="the lease's name")
+    namespace: str = Field("kubecap", min_length=1, max_length=63, description="the Lease's namespace")
+    lease_seconds: int = Field(30, ge=2, le=3600, description="a holder that stops renewing loses it after this")
+    renew_seconds: float = Field(
+        10.0, ge=0.05, le=3600, description="time between two renewals (well under lease_seconds)"
+    )
+
+    @model_validator(mode="after")
+    def _renew_in_time(self) -> LeaderSettings:
+        if self.renew_seconds >= self.lease_seconds:
+            raise ValueError(
+                f"leader.renew_seconds ({self.renew_seconds}) must be under lease_seconds ({self.lease_seconds})"
+            )
+        return self
+
+
+class BackgroundSettings(_Strict):
+    """The loops `kubecap serve` runs (docs/ui.md): each can be turned off and timed."""
+
+    collection: CollectionLoopSettings = Field(default_factory=CollectionLoopSettings)
+    tasks: LoopSettings = Field(default_factory=lambda: LoopSettings(interval_seconds=5.0))
+    taints: TaintLoopSettings = Field(
+        default_factory=TaintLoopSettings, description="the auto-taint controller; its policy is scheduling.taints"
+    )
+    node_load: LoopSettings = Field(default_factory=lambda: LoopSettings(interval_seconds=30.0))
+    leader: LeaderSettings = Field(default_factory=LeaderSettings)
+
+
 class PriceSettings(_Strict):
     """US dollars per core-hour and per GiB-hour (OpenCost's defaults)."""
 
@@ -376,6 +428,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
+    background: BackgroundSettings = Field(default_factory=BackgroundSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     oidc: OidcSettings | None = Field(None, description="OIDC login; unset: local users only")
 

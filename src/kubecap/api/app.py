@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -74,12 +75,15 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @app.get("/readyz", tags=["health"])
     @public
     async def readyz(request: Request) -> Response:
-        """The database answers."""
+        """The database answers; ``loops`` reports the background loops (last success, failures,
+        leadership). A failing loop does not make the process unready: it serves the API all the same."""
         try:
             await ctx.store.count_users()
         except KubecapError as exc:
             return problems.problem(503, "not-ready", "Unavailable", str(exc))
-        return Response('{"status":"ready"}', media_type="application/json")
+        background = getattr(request.app.state, "background", None)
+        body = {"status": "ready", "loops": background.report() if background is not None else None}
+        return JSONResponse(body)
 
     @app.get("/metrics", tags=["health"])
     @public

@@ -2,7 +2,9 @@
 
 It collects the simulated cluster (real traces) into a temporary SQLite file, computes the
 recommendations, then serves the web UI on 127.0.0.1 and prints its URL and the generated
-admin password; `--no-serve` prints the report and the recommendations instead.
+admin password; `--no-serve` prints the report and the recommendations instead. Serving runs
+the background loops too: new windows of the simulated cluster are collected as they end, and
+tasks scheduled in the UI run against an in-memory cluster holding the scenario's workloads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kubecap.cli.recommend import print_recommendations, recommend_all
 from kubecap.cli.serve import serve
 from kubecap.cli.usage import collect_clusters, print_collection, print_report
 from kubecap.config import load_settings
+from kubecap.testing.scenario_cluster import scenario_cluster
 
 
 def demo_command(
@@ -45,4 +48,6 @@ def demo_command(
             print_report(settings, cluster=None, window=None, namespace=None, output=output)
             print_recommendations(recommendations, output.value)
             return
-        run(serve(settings))
+        # Tasks scheduled in the demo act on an in-memory copy of the simulated cluster.
+        cluster = scenario_cluster(wiring.scenario(wiring.DEMO_SCENARIO))
+        run(serve(settings, clusters={cluster.name: cluster}))

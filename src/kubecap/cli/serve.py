@@ -1,4 +1,5 @@
-"""`kubecap serve`: the REST API and the web UI on one port, over the configured store.
+"""`kubecap serve`: the REST API and the web UI on one port, over the configured store, and the
+background loops (collection, recommendations, tasks, taints, node load; cli/loops.py).
 
 On the first run (no user yet) it creates the admin with a generated password and prints
 it once. `kubecap demo` serves the same way over a freshly collected simulated cluster.
@@ -7,7 +8,8 @@ it once. `kubecap demo` serves the same way over a freshly collected simulated c
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,8 @@ import uvicorn
 
 from kubecap import wiring
 from kubecap.cli.common import ConfigOption, DatabaseOption, err, run
+from kubecap.cli.loops import background
+from kubecap.cluster.port import ClusterPort
 from kubecap.config import Settings, load_settings
 
 
@@ -23,15 +27,23 @@ def serve_command(
     database_url: DatabaseOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (or api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (or api.port).")] = None,
+    no_loops: Annotated[
+        bool,
+        typer.Option(
+            "--no-loops",
+            help="Serve only: no collection, recommendations, task runner, taints or node load"
+            " (each loop can also be turned off under background.*).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the REST API (OpenAPI at /api/docs) and the web UI."""
+    """Serve the REST API (OpenAPI at /api/docs) and the web UI, and run the background loops."""
     overrides: dict[str, Any] = {}
     if database_url:
         overrides["database_url"] = database_url
     settings = load_settings(config, **overrides)
     api = settings.api.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     settings = settings.model_copy(update={"api": api})
-    run(serve(settings))
+    run(serve(settings, loops=not no_loops))
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -62,8 +74,14 @@ async def serve(
     sock: socket.socket | None = None,
     on_ready: Callable[[str, str | None], None] | None = None,
     ui: bool = True,
+    loops: bool = True,
+    clusters: Mapping[str, ClusterPort] | None = None,
 ) -> None:
-    """Open the store, create the first admin if needed, and serve until interrupted."""
+    """Open the store, create the first admin if needed, start the background loops and serve
+    until interrupted; then stop the loops (releasing the leader lease) and close the store.
+
+    ``clusters`` replaces the adapters built from the settings (`kubecap demo` hands in its
+    in-memory cluster)."""
     api = settings.api
     sock = sock or listening_socket(api.host, api.port)
     host, port = sock.getsockname()[:2]
@@ -81,5 +99,18 @@ async def serve(
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        (on_ready or (lambda u, p: announce(u, api.admin_username, p)))(url, password)
-        await server.serve(sockets=[sock])
+        async with AsyncExitStack() as stack:
+            if loops:
+
+                async def refresh() -> None:
+                    # Summaries computed right after a collection: no request pays for them.
+                    for cluster in [None, *await store.clusters()]:
+                        await ctx.summaries.get(store, cluster)
+
+                app.state.background = await stack.enter_async_context(
+                    background(
+                        settings, store, app.state.metrics.registry, refresh=refresh, clusters=clusters
+                    )
+                )
+            (on_ready or (lambda u, p: announce(u, api.admin_username, p)))(url, password)
+            await server.serve(sockets=[sock])

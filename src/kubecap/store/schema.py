@@ -509,6 +509,7 @@ class SessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
+
 # --- settings and sign-in (revision 0007): price overrides, login failures, OIDC ---------------
 
 PRICE_SCOPES = ("cluster", "pool")
@@ -562,6 +563,7 @@ class OidcIdentityRow(Base):
     subject: Mapped[str] = mapped_column(identifier(OIDC_SUBJECT_LENGTH), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
+
 # --- predictive replicas (revision 0008) ---
 
 
@@ -581,3 +583,23 @@ class PredictPolicyRow(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+
+
+# --- leader election of serve's background loops (revision 0009) ---
+
+LEASE_NAME_LENGTH = 253
+
+
+class LeaderLeaseRow(Base):
+    """Who leads a group of replicas until when: claimed by one transactional update or insert.
+
+    Used when no Kubernetes API is configured (a Lease object is used otherwise); ``holder`` is
+    empty after a release, so the next contender takes over without waiting for the expiry.
+    """
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(identifier(LEASE_NAME_LENGTH), primary_key=True)
+    holder: Mapped[str] = mapped_column(identifier(ACTOR_LENGTH))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    renewed_at: Mapped[datetime] = mapped_column(UtcDateTime())

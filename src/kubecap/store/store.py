@@ -33,6 +33,7 @@ from kubecap.store import (
     audit_repo,
     auth_repo,
     control_repo,
+    lease_repo,
     predict_repo,
     recommendations_repo,
     runs_repo,
@@ -198,6 +199,16 @@ class Store:
         control table changes (of ``cluster``, or of all): caches of summaries compare it."""
         async with self._transaction("reading the state of the usage history") as c:
             return await state_repo.usage_state(c, cluster)
+
+    async def acquire_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
+        """Take or renew the leader lease ``name`` for ``holder``; False while another holds it."""
+        async with self._transaction(f"claiming the leader lease {name!r}") as c:
+            return await lease_repo.acquire(c, name, holder, now=now, until=until)
+
+    async def release_lease(self, name: str, holder: str, *, now: datetime) -> None:
+        """Give the leader lease ``name`` up if ``holder`` holds it."""
+        async with self._transaction(f"releasing the leader lease {name!r}") as c:
+            await lease_repo.release(c, name, holder, now=now)
 
     async def save_recommendations(self, recommendations: Sequence[Recommendation]) -> int:
         """Store recommendations, replacing those of the same strategy and container; all or nothing."""

@@ -1,0 +1,57 @@
+"""`kubecap demo` (serve on the simulated cluster) runs the background loops: a task created through
+its API executes without `kubecap tasks run`, and /readyz and /metrics report the loops."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.api.conftest import start, stop
+
+
+def loops_holder(client: httpx.Client) -> str:
+    holder: str = client.get("/readyz").json()["loops"]["holder"]
+    return holder
+
+
+def test_a_task_created_through_the_api_runs_by_itself() -> None:
+    process, url, password = start(["demo", "--days", "2", "--port", "0"])
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post("/api/auth/login", json={"username": "admin", "password": password})
+            assert login.status_code == 200, login.text
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            # A few seconds ahead: a task for now runs within the request; this one must wait for the loop.
+            at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+            created = client.post(
+                "/api/tasks",
+                json={
+                    "operation": "scale",
+                    "workload_id": "demo/shop/Deployment/frontend",
+                    "replicas": 6,
+                    "at": at,
+                },
+                headers=csrf,
+            )
+            assert created.status_code == 201, created.text
+            task_id = created.json()["id"]
+            assert client.get(f"/api/tasks/{task_id}").json()["runs"] == []
+            runs: list[dict[str, object]] = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not runs:
+                runs = client.get(f"/api/tasks/{task_id}").json()["runs"]
+                time.sleep(0.2)
+            assert [r["state"] for r in runs] == ["succeeded"], runs
+            assert runs[0]["runner"] == loops_holder(client)
+            ready = client.get("/readyz").json()
+            loops = ready["loops"]
+            assert loops["leader"] is True
+            assert {"leader", "collection", "tasks"} <= set(loops["loops"])
+            assert loops["loops"]["tasks"]["passes"] >= 1
+            metrics = client.get("/metrics").text
+            assert 'kubecap_loop_passes_total{loop="tasks",result="ok"}' in metrics
+            assert "kubecap_leader 1.0" in metrics
+    finally:
+        stop(process)

@@ -1,0 +1,83 @@
+"""The loops' steps against a real SQLite store: collection resumes and recommends once per news,
+due tasks run exactly once across two replicas' runners, the plan lists what is enabled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kubecap import wiring
+from kubecap.background import plan
+from kubecap.background.steps import Collection
+from kubecap.config import BackgroundSettings, load_settings
+from kubecap.domain.tasks import Operation, OperationSpec
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
+from kubecap.ops.runner import TaskRunner
+from kubecap.ops.service import TaskService
+from kubecap.store import Store, upgrade_database
+from kubecap.testing.scenario_cluster import scenario_cluster
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_collection_collects_new_windows_once_and_recommends_after_news(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kubecap.db'}"
+    upgrade_database(url)
+    settings = load_settings(None, database_url=url, clusters=[wiring.demo_cluster()])
+    refreshed: list[int] = []
+
+    async def refresh() -> None:
+        refreshed.append(1)
+
+    async with await Store.open(url) as store:
+        step = Collection(
+            store, list(settings.clusters), 2, "kubecap", wiring.usage_source, now, refresh_hook=refresh
+        )
+        await step.collect()
+        assert step.collected >= 2  # yesterday's peak window and whole day at least
+        await step.recommend()
+        first = await store.recommendations(strategy="kubecap")
+        assert first and step.collected == 0
+        await step.refresh()
+        await step.collect()  # nothing new has ended: nothing collected again
+        assert step.collected == 0
+        await step.recommend()  # and nothing recomputed
+        assert [r.computed_at for r in await store.recommendations(strategy="kubecap")] == [
+            r.computed_at for r in first
+        ]
+        assert refreshed == [1]
+
+
+async def test_a_due_task_runs_exactly_once_across_two_runners(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kubecap.db'}"
+    upgrade_database(url)
+    cluster = scenario_cluster(wiring.scenario(wiring.DEMO_SCENARIO))
+    target = WorkloadRef(cluster.name, "shop", WorkloadKind.DEPLOYMENT, "frontend")
+    async with await Store.open(url) as store:
+        task = await TaskService(store).submit(
+            OperationSpec(Operation.SCALE, target, replicas=7), actor="tests"
+        )
+        runners = [TaskRunner(store, lambda _name: cluster, runner_id=f"r{i}") for i in range(2)]
+        parts = [plan.Parts(run_tasks=r.run_once) for r in runners]
+        loops = [plan.loops(BackgroundSettings(), p)[0] for p in parts]
+        for loop in loops:
+            for step in loop.steps:
+                await step.run()
+        runs = await store.task_runs(task.id)
+        assert [r.state.value for r in runs] == ["succeeded"]
+        assert cluster.workloads[target].replicas == 7
+        assert loops[0].name == "tasks" and loops[0].leader_only
+
+
+def test_the_plan_lists_enabled_loops_with_parts() -> None:
+    async def nothing() -> None:
+        return None
+
+    settings = BackgroundSettings.model_validate(
+        {"tasks": {"interval_seconds": 2}, "node_load": {"enabled": False}}
+    )
+    loops = plan.loops(settings, plan.Parts(run_tasks=nothing, node_loads={"x": object()}))  # type: ignore[dict-item]
+    assert [(loop.name, loop.interval_s) for loop in loops] == [("tasks", 2.0)]
+    assert timedelta(seconds=settings.leader.lease_seconds) > timedelta(seconds=settings.leader.renew_seconds)
