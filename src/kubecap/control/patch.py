@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from kubecap.control.review import ContainerView, ObjectView
 from kubecap.domain.control import ContainerSpec, quantity_value, same_quantity
@@ -30,8 +33,12 @@ def _escaped(part: str | int) -> str:
     return text
 
 
+@lru_cache(maxsize=8192)
 def pointer(*parts: str | int) -> str:
-    """A JSON pointer (RFC 6901): '~' is written '~0' and '/' is written '~1' in each part."""
+    """A JSON pointer (RFC 6901): '~' is written '~0' and '/' is written '~1' in each part.
+
+    Remembered: the same few paths (container index, part, resource name) recur in every review.
+    """
     return "".join(["/" + _escaped(p) for p in parts])
 
 
@@ -121,8 +128,36 @@ def wanted_resources(
     return wanted["requests"], wanted["limits"], notes
 
 
+PLAN_MEMO_SIZE = 4096
+_plans: dict[tuple[int, int, str, bytes], tuple[ContainerSpec, Plan]] = {}
+
+
 def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
-    """Operations bringing one container's requests and limits to ``spec``."""
+    """Operations bringing one container's requests and limits to ``spec``, remembered.
+
+    The plan is a pure function of the container's name, position and ``resources`` and of
+    the spec, and a workload's reviews repeat them (every rollout, every reinvocation carries
+    the same resources until the table changes), so the plan is kept, keyed by the spec
+    object and the resources' exact JSON. The entry holds the spec itself: its id cannot be
+    reused while the entry lives, and a new snapshot's specs are new objects (new keys). The
+    memo is bounded: full, it is emptied.
+    """
+    try:
+        fingerprint = orjson.dumps(container.resources)
+    except TypeError:  # not JSON (never from a decoded review): plan without the memo
+        return _container_plan(container, spec)
+    key = (id(spec), container.index, container.name, fingerprint)
+    found = _plans.get(key)
+    if found is not None and found[0] is spec:
+        return found[1]
+    plan = _container_plan(container, spec)
+    if len(_plans) >= PLAN_MEMO_SIZE:
+        _plans.clear()
+    _plans[key] = (spec, plan)
+    return plan
+
+
+def _container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
     resources = container.resources if isinstance(container.resources, dict) else None
     current = {part: _strings(resources.get(part)) if resources else {} for part in PARTS}
     requests, limits, notes = wanted_resources(current, spec)

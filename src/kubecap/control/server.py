@@ -34,12 +34,12 @@ from starlette.types import Receive, Scope, Send
 from kubecap.control.admission import Decision, Outcome, decide
 from kubecap.control.metrics import WebhookMetrics
 from kubecap.control.recorder import ACTOR, Recorder, Registration
-from kubecap.control.review import Review, ReviewError, decode, encode_response, error_body
+from kubecap.control.review import Operation, Review, ReviewError, decode, encode_response, error_body
 from kubecap.control.snapshot import SnapshotHolder
 from kubecap.control.tls import ReloadingContext
 from kubecap.domain.audit import AuditEvent, AuditResult
 from kubecap.domain.control import ControlSpec, Failure, ReplicasMode
-from kubecap.domain.workload import WorkloadRef
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
 
 log = logging.getLogger("kubecap.webhook")
 MAX_BODY_BYTES = 3 * 2**20
@@ -170,32 +170,66 @@ class Webhook:
         return await asyncio.wait_for(self._annotations(ref), self.options.lookup_timeout_s)
 
     def _record(self, review: Review, decision: Decision, now: datetime) -> None:
-        if self.recorder is None:
+        if self.recorder is None or decision.outcome not in _AUDITED:
             return
-        action, result = _AUDITED.get(decision.outcome, ("", AuditResult.OK))
-        if not action:
-            return
-        who = review.user or "unknown user"
-        dry = " (dry run)" if review.dry_run else ""
-        ref = WorkloadRef(self.options.cluster, review.namespace, review.kind, review.name)
+        # O(1) here: the event is built in the recorder's background batch. Only the review's
+        # header is kept, not its objects: a queue of 10,000 stays small if the store stalls.
+        self.recorder.submit(
+            ReviewAudit(
+                self.options.cluster,
+                review.namespace,
+                review.kind,
+                review.name,
+                review.uid,
+                review.user,
+                review.dry_run,
+                review.operation,
+                review.scale,
+                decision,
+                now,
+            )
+        )
+
+
+@dataclass(slots=True)
+class ReviewAudit:
+    """A review's header and decision, as queued; ``build`` makes the audit event (or the registration)."""
+
+    cluster: str
+    namespace: str
+    kind: WorkloadKind
+    name: str
+    uid: str
+    user: str
+    dry_run: bool
+    operation: Operation
+    scale: bool
+    decision: Decision
+    at: datetime
+
+    def build(self) -> AuditEvent | Registration:
+        decision = self.decision
+        action, result = _AUDITED[decision.outcome]
+        who = self.user or "unknown user"
+        dry = " (dry run)" if self.dry_run else ""
+        ref = WorkloadRef(self.cluster, self.namespace, self.kind, self.name)
         event = AuditEvent(
-            at=now,
+            at=self.at,
             actor=ACTOR,
             action=action,
-            cluster=self.options.cluster,
+            cluster=self.cluster,
             target=str(ref),
             result=result,
             before={c.field: c.before for c in decision.changes} or None,
             after=(decision.register.values() if decision.register else None)
             or ({c.field: c.after for c in decision.changes} or None),
-            request_id=review.uid[:128],
-            message=f"{review.operation.value}{'/scale' if review.scale else ''} by {who}{dry}: "
+            request_id=self.uid[:128],
+            message=f"{self.operation.value}{'/scale' if self.scale else ''} by {who}{dry}: "
             + (decision.message or "; ".join(decision.warnings)),
         )
         if decision.register is not None:
-            self.recorder.submit(Registration(decision.register, event))
-        else:
-            self.recorder.submit(event)
+            return Registration(decision.register, event)
+        return event
 
 
 _AUDITED = {
