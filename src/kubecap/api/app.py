@@ -16,7 +16,15 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from kubecap import __version__
-from kubecap.api import problems, routes_auth, routes_data, routes_nodes, routes_ops, routes_settings
+from kubecap.api import (
+    problems,
+    routes_auth,
+    routes_cost,
+    routes_data,
+    routes_nodes,
+    routes_ops,
+    routes_settings,
+)
 from kubecap.api.context import ApiContext
 from kubecap.api.oidc import OidcService
 from kubecap.api.security import check_rules, public
@@ -92,6 +100,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     for router in (
         routes_auth.router,
+        routes_cost.router,
         routes_data.router,
         routes_nodes.router,
         routes_ops.router,

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -31,22 +29,9 @@ from kubecap.cli.common import (
 from kubecap.cli.live import live_config, parse_selector
 from kubecap.config import CostSettings, PriceSettings, load_settings
 from kubecap.config import Settings as KubecapSettings
-from kubecap.cost import (
-    CostLine,
-    Level,
-    NodeIdleCost,
-    Outlook,
-    Price,
-    Prices,
-    container_costs,
-    daily_totals,
-    idle_costs,
-    next_month,
-    roll_up,
-)
-from kubecap.domain.node import NodeUsage
+from kubecap.cost import CostLine, Level, Price, Prices
+from kubecap.cost.service import CostHistory, CostReport, build_report, read_history
 from kubecap.domain.usage import UsageProfile
-from kubecap.domain.window import DAY
 from kubecap.errors import ConfigError
 
 
@@ -67,21 +52,6 @@ def prices_from(settings: CostSettings, cpu_price: float | None, memory_price: f
     )
 
 
-@dataclass(frozen=True)
-class CostReport:
-    lines: list[CostLine]
-    idle: list[NodeIdleCost]
-    outlook: Outlook | None
-
-
-def build_report(
-    profiles: list[UsageProfile], nodes: list[NodeUsage], prices: Prices, level: Level
-) -> CostReport:
-    prices.check_pools(n.pool for n in nodes)
-    costs = container_costs(profiles, prices)
-    return CostReport(roll_up(costs, level), idle_costs(nodes, prices), next_month(daily_totals(costs)))
-
-
 def _line(line: CostLine) -> dict[str, Any]:
     return {
         "key": line.key,
@@ -93,11 +63,6 @@ def _line(line: CostLine) -> dict[str, Any]:
     }
 
 
-def _idle_monthly(idle: list[NodeIdleCost]) -> float:
-    days = len({n.day for n in idle})
-    return sum(n.usd for n in idle) / days * 730 / 24 if days else 0.0
-
-
 def _print(report: CostReport, level: Level, output: ReportFormat) -> None:
     if output is ReportFormat.json:
         outlook = report.outlook
@@ -106,7 +71,7 @@ def _print(report: CostReport, level: Level, output: ReportFormat) -> None:
             "lines": [_line(line) for line in report.lines],
             "idle": {
                 "usd": round(sum(n.usd for n in report.idle), 4),
-                "monthly_usd": round(_idle_monthly(report.idle), 2),
+                "monthly_usd": round(report.idle_monthly_usd, 2),
                 "nodes": sorted({f"{n.cluster}/{n.node}" for n in report.idle}),
             },
             "next_month": None
@@ -136,7 +101,7 @@ def _print(report: CostReport, level: Level, output: ReportFormat) -> None:
             f"{line.monthly_usd:,.2f}",
         )
     Console().print(table)
-    print(f"idle nodes: ${_idle_monthly(report.idle):,.2f} a month")
+    print(f"idle nodes: ${report.idle_monthly_usd:,.2f} a month")
     if report.outlook is not None:
         print(f"next month: ${report.outlook.monthly_usd:,.2f} ({report.outlook.method})")
 
@@ -190,33 +155,12 @@ def cost_command(
     settings = load_settings(config, database_url=database_url)
     prices = prices_from(settings.cost, cpu_price, memory_price)
 
-    async def read() -> tuple[list[UsageProfile], list[NodeUsage]]:
+    async def read() -> CostHistory:
         async with wiring.store(settings) as store:
-            span = await store.usage_span(cluster=cluster)
-            if span is None:
-                where = f" of cluster {cluster!r}" if cluster else ""
-                raise ConfigError(f"the store holds no usage history{where} yet: run `kubecap collect` first")
-            # The last stored day may hold peak windows only (its whole day is not over): look
-            # one day further back and end on the last day that has whole-day rows.
-            rows = await store.usage(
-                cluster=cluster,
-                since=span[1] - timedelta(days=days),
-                until=span[1],
-                window=DAY,
-                namespace=namespace,
-            )
-            if not rows:
-                return [], []
-            last = max(r.day for r in rows)
-            since = last - timedelta(days=days - 1)
-            profiles = [r for r in rows if r.day >= since]
-            nodes = await store.node_usage(cluster=cluster, since=since, until=last)
-            return profiles, nodes
+            return await read_history(store, days=days, cluster=cluster, namespace=namespace)
 
-    profiles, nodes = run(read())
-    if not profiles:
-        where = f"namespace {namespace!r}" if namespace else f"cluster {cluster!r}"
-        raise ConfigError(f"no whole-day usage history matches {where}: check --namespace and --cluster")
+    history = run(read())
+    profiles, nodes = history.profiles, history.nodes
     if selector is not None:
         profiles = _selected(settings, profiles, selector, cluster)
     report = build_report(profiles, [] if namespace or selector else nodes, prices, by)

@@ -13,10 +13,10 @@ from nicegui import ui
 from nicegui.storage import Storage
 
 from kubecap.api.context import ApiContext
-from kubecap.ui import audit, control, login, nodes, operations, overview, session, settings, workloads
+from kubecap.ui import audit, control, cost, login, nodes, operations, overview, session, settings, workloads
 from kubecap.ui.strings import t
 
-MODULES = (login, overview, workloads, control, operations, nodes, audit, settings)
+MODULES = (login, overview, workloads, control, operations, nodes, cost, audit, settings)
 
 
 def register(ctx: ApiContext) -> None:

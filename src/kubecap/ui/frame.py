@@ -16,6 +16,7 @@ PAGES = (
     ("control", "/control"),
     ("operations", "/operations"),
     ("nodes", "/nodes"),
+    ("cost", "/cost"),
     ("audit", "/audit"),
     ("settings", "/settings"),
 )

@@ -64,6 +64,19 @@ EN: dict[str, str] = {
     "new_password": "Password for {user} (shown once): {password}",
     "forbidden": "Your role ({role}) cannot do this: ask an admin.",
     "not_found": "Not found",
+    "cost": "Cost",
+    "cost_by_workload": "Per workload",
+    "cost_by_namespace": "Per namespace",
+    "cost_by_cluster": "Per cluster",
+    "cost_period": "Cost of the period",
+    "cost_period_value": "{usd} over {days} days",
+    "cost_idle": "Idle nodes per month",
+    "cost_next_month": "Next month",
+    "cost_idle_nodes": "Idle capacity per node (allocatable no pod requests)",
+    "cost_savings": "Savings per month of the {strategy} recommendations, at the prices in force",
+    "cost_bad_level": "cannot roll costs up by {by!r}: use workload, namespace or cluster",
+    "cost_bad_days": "days {days} must be between 1 and 400",
+    "days": "Days",
 }
 
 TABLES = {"en": EN}
