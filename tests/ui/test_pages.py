@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from nicegui import ui
 from nicegui.storage import Storage
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
@@ -18,6 +19,9 @@ from nicegui.testing.user_simulation import user_simulation
 from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
 from kubecap.config import Settings
+from kubecap.domain.audit import AuditFilter
+from kubecap.domain.workload import WorkloadKind, WorkloadRef
+from kubecap.errors import NotFoundError
 from kubecap.store import Store
 from kubecap.ui.app import register
 
@@ -110,3 +114,85 @@ async def test_an_admin_sets_a_namespace_enforcement_mode(user: User, ctx: ApiCo
     user.find(marker="policy-save").click()
     await user.should_see("demo/ui-policy: ")
     assert [p for p in await ctx.control.policies("demo") if p.namespace == "ui-policy"]
+
+
+async def test_an_operator_edits_a_control_spec_and_bad_values_are_explained(
+    user: User, ctx: ApiContext
+) -> None:
+    name = await log_in(user, ctx, Role.OPERATOR)
+    await user.open("/control")
+    user.find(marker="spec-target").type("demo/shop/Deployment/ui-edited")
+    user.find(marker="spec-replicas").type("-2")
+    user.find(marker="spec-save").click()
+    await user.should_see("replicas -2 is negative")
+    user.find(marker="spec-replicas").clear().type("3")
+    user.find(marker="spec-container").type("app")
+    user.find(marker="spec-cpu-request").type("lots")
+    user.find(marker="spec-save").click()
+    await user.should_see("not a Kubernetes quantity")
+    user.find(marker="spec-cpu-request").clear().type("2")
+    user.find(marker="spec-cpu-limit").type("1")
+    user.find(marker="spec-save").click()
+    await user.should_see("is below the request")
+    user.find(marker="spec-cpu-limit").clear().type("4")
+    user.find(marker="spec-memory-request").type("256Mi")
+    user.find(marker="spec-save").click()
+    await user.should_see("Saved:")
+    ref = WorkloadRef("demo", "shop", WorkloadKind.DEPLOYMENT, "ui-edited")
+    spec = await ctx.control.spec(ref)
+    assert spec.replicas == 3 and spec.containers[0].requests == {"cpu": "2", "memory": "256Mi"}
+    events = await ctx.store.audit_events(AuditFilter(actor=name))
+    assert [e.action for e in events if e.target.endswith("ui-edited")]
+    user.find(marker="spec-unset").click()
+    await user.should_see("Removed:")
+    with pytest.raises(NotFoundError):
+        await ctx.control.spec(ref)
+
+
+async def test_a_viewer_sees_no_editors(user: User, ctx: ApiContext) -> None:
+    await log_in(user, ctx, Role.VIEWER)
+    await user.open("/control")
+    await user.should_not_see(marker="spec-save")
+    await user.should_not_see(marker="policy-save")
+    await user.open("/settings")
+    await user.should_see("Prices")
+    await user.should_not_see(marker="price-save")
+    await user.should_not_see(marker="channel-save")
+    await user.should_not_see(marker="prometheus-test")
+
+
+async def test_an_admin_changes_a_price_and_adds_a_channel_whose_url_is_never_shown(
+    user: User, ctx: ApiContext
+) -> None:
+    await log_in(user, ctx, Role.ADMIN)
+    await user.open("/settings")
+    user.find(marker="price-cpu").type("abc")
+    user.find(marker="price-memory").type("0.01")
+    user.find(marker="price-save").click()
+    await user.should_see("is not a number")
+    user.find(marker="price-cpu").clear().type("0.045")
+    user.find(marker="price-save").click()
+    await user.should_see("Price saved for cluster demo")
+    assert [(p.scope, p.name, p.cpu_price) for p in await ctx.store.price_overrides()] == [
+        ("cluster", "demo", 0.045)
+    ]
+    secret = "json://127.0.0.1:9/secret-hook-path"
+    user.find(marker="channel-name").type("ui-oncall")
+    user.find(marker="channel-urls").type(secret)
+    user.find(marker="channel-save").click()
+    await user.should_see("Channel ui-oncall saved")
+    await user.open("/settings")
+    (table,) = [e for e in user.find(ui.table).elements if e.props.get("data-testid") == "channels-table"]
+    assert isinstance(table, ui.table)
+    assert "json://••••" in str(table.rows) and "secret-hook-path" not in str(table.rows)
+    user.find(marker="channel-name").type("ui-oncall")
+    user.find(marker="channel-test").click()
+    await user.should_see("Test to ui-oncall failed")
+    user.find(marker="channel-delete").click()
+    await user.should_see("Channel ui-oncall deleted")
+
+
+async def test_the_nodes_page_says_it_shows_daily_figures(user: User, ctx: ApiContext) -> None:
+    await log_in(user, ctx, Role.VIEWER)
+    await user.open("/nodes")
+    await user.should_see("no cluster API is wired for demo")

@@ -1,16 +1,62 @@
-"""Nodes: each node's latest daily figures. Live load and taints come with the scheduling services
-(kubecap.scheduling), to be wired here when their service is ready."""
+"""Nodes: live load and taints for clusters whose API is wired in this process (the same rows as
+GET /api/nodes), the latest stored daily figures for the others; the page says which is which."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from kubecap.api.context import ApiContext
+from kubecap.api.nodes_view import nodes as node_rows
 from kubecap.domain.recommendation import GIB
 from kubecap.ui.frame import frame, selected_cluster
 from kubecap.ui.session import LOGIN_PATH, page_start
 from kubecap.ui.strings import t
+
+LIVE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "node", "label": "Node", "field": "node", "sortable": True},
+    {"name": "cluster", "label": "Cluster", "field": "cluster"},
+    {"name": "cpu", "label": "CPU avg 5m / max 1h", "field": "cpu"},
+    {"name": "memory", "label": "Memory avg 5m / max 1h", "field": "memory"},
+    {"name": "taints", "label": "Taints", "field": "taints"},
+    {"name": "allocatable", "label": "Allocatable", "field": "allocatable"},
+]
+DAILY_COLUMNS: list[dict[str, Any]] = [
+    {"name": "node", "label": "Node", "field": "node", "sortable": True},
+    {"name": "cluster", "label": "Cluster", "field": "cluster"},
+    {"name": "day", "label": "Day", "field": "day"},
+    {"name": "cpu", "label": "CPU P99 / requests / allocatable", "field": "cpu"},
+    {"name": "memory", "label": "Memory GiB P99 / requests / allocatable", "field": "memory"},
+    {"name": "daemonset_only", "label": "DaemonSets only", "field": "daemonset_only"},
+]
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def live_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "node": r["node"],
+        "cluster": r["cluster"],
+        "cpu": f"{_share(r['cpu_avg_5m'])} / {_share(r['cpu_max_1h'])}",
+        "memory": f"{_share(r['mem_avg_5m'])} / {_share(r['mem_max_1h'])}",
+        "taints": ", ".join(r["taints"]) or "none",
+        "allocatable": f"{r['cpu_allocatable']} CPU, {r['mem_allocatable']}",
+    }
+
+
+def daily_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "node": r["node"],
+        "cluster": r["cluster"],
+        "day": r["day"],
+        "cpu": f"{r['cpu_p99'] or 0:.2f} / {r['cpu_requests']:.2f} / {r['cpu_allocatable']:.2f}",
+        "memory": f"{(r['mem_p99'] or 0) / GIB:.1f} / {r['mem_requests'] / GIB:.1f} / {r['mem_allocatable'] / GIB:.1f}",
+        "daemonset_only": r["daemonset_only"],
+    }
 
 
 def register(ctx: ApiContext) -> None:
@@ -20,33 +66,22 @@ def register(ctx: ApiContext) -> None:
         if started is None:
             return RedirectResponse(LOGIN_PATH)
         principal, clusters = started
-        latest = {}
-        for n in await ctx.store.node_usage(cluster=selected_cluster()):
-            latest[(n.cluster, n.node)] = n
-        rows = [
-            {
-                "node": n.node,
-                "cluster": n.cluster,
-                "day": n.day.isoformat(),
-                "cpu": f"{n.cpu_p99 or 0:.2f} / {n.cpu_requests:.2f} / {n.cpu_allocatable:.2f}",
-                "memory": f"{(n.mem_p99 or 0) / GIB:.1f} / {n.mem_requests / GIB:.1f} / {n.mem_allocatable / GIB:.1f}",
-                "daemonset_only": n.daemonset_only,
-            }
-            for n in latest.values()
-        ]
+        found = await node_rows(ctx, selected_cluster())
+        live = [r for r in found["items"] if r["source"] == "live"]
+        daily = [r for r in found["items"] if r["source"] == "daily"]
         with frame(t("nodes"), principal, clusters):
-            ui.label(t("nodes_note"))
-            ui.table(
-                columns=[
-                    {"name": "node", "label": "Node", "field": "node", "sortable": True},
-                    {"name": "cluster", "label": "Cluster", "field": "cluster"},
-                    {"name": "day", "label": "Day", "field": "day"},
-                    {"name": "cpu", "label": "CPU P99 / requests / allocatable", "field": "cpu"},
-                    {"name": "memory", "label": "Memory GiB P99 / requests / allocatable", "field": "memory"},
-                    {"name": "daemonset_only", "label": "DaemonSets only", "field": "daemonset_only"},
-                ],
-                rows=rows,
-                row_key="node",
-                pagination=50,
-            ).classes("w-full").props('data-testid="nodes-table"')
+            for problem in found["problems"]:
+                ui.label(problem).classes("text-warning")
+            if live:
+                names = ", ".join(sorted({r["cluster"] for r in live}))
+                ui.label(t("nodes_live", clusters=names)).props('data-testid="nodes-source"')
+                ui.table(
+                    columns=LIVE_COLUMNS, rows=[live_row(r) for r in live], row_key="node", pagination=50
+                ).classes("w-full").props('data-testid="nodes-live-table"')
+            if daily or not live:
+                names = ", ".join(sorted({r["cluster"] for r in daily})) or "any cluster"
+                ui.label(t("nodes_daily", clusters=names)).props('data-testid="nodes-source"')
+                ui.table(
+                    columns=DAILY_COLUMNS, rows=[daily_row(r) for r in daily], row_key="node", pagination=50
+                ).classes("w-full").props('data-testid="nodes-table"')
         return None

@@ -1,4 +1,5 @@
-"""Operations: scale or restart now, at a time or on cron; the task list, cancel and history."""
+"""Operations: scale or restart now (run at once through the ops runner when this process has the
+cluster's API, its result shown), at a time or on cron; the task list, cancel and history."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from nicegui import ui
 
 from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
-from kubecap.api.routes_ops import parse_ref, task_dict
+from kubecap.api.routes_ops import parse_ref, run_now, task_dict
 from kubecap.domain.schedule import parse_at
 from kubecap.domain.tasks import Operation, OperationSpec
 from kubecap.ui.frame import frame, selected_cluster
@@ -66,20 +67,32 @@ def register(ctx: ApiContext) -> None:
                 if not allowed(principal, Role.OPERATOR):
                     return
 
-                async def go() -> object:
+                async def go() -> dict[str, Any]:
                     now = ctx.clock()
                     when = parse_at(at.value, zone.value, now) if at.value else None
                     count = int(replicas.value) if replicas.value is not None else None
                     spec = OperationSpec(
                         Operation(operation.value), parse_ref(target.value.strip()), replicas=count
                     )
-                    return await ctx.tasks.submit(
+                    task = await ctx.tasks.submit(
                         spec, actor=principal.username, at=when, cron=cron.value or None, timezone=zone.value
                     )
+                    if when is None and not cron.value:
+                        # Now means now: run it through the ops runner and show its result.
+                        return await run_now(ctx, task)
+                    return task_dict(task)
 
                 task = await attempt(go)
                 if task is not None:
-                    ui.notify(t("task_added"), type="positive")
+                    if "ran" in task:
+                        ok = all(r["state"] == "succeeded" for r in task["runs"]) and task["runs"]
+                        ui.notify(
+                            t("ran", id=task["id"], result=task["ran"]),
+                            type="positive" if ok else "warning",
+                            multi_line=True,
+                        )
+                    else:
+                        ui.notify(t("task_added"), type="positive")
                     await refresh()
 
             submit.on_click(add)
