@@ -49,7 +49,8 @@ def collect_command(
     """Collect daily peak-window and whole-day usage from Prometheus into the store.
 
     Windows that have not ended are skipped, windows already complete are kept (unless
-    --force), and an interrupted run resumes where it stopped when run again.
+    --force), and an interrupted run resumes where it stopped when run again. A window that
+    fails is notified to the channels subscribed to collection_failure (see docs/operations.md).
     """
     last_day = _parse_day(until)
     settings = load_settings(config, database_url=database_url, prometheus_url=prometheus_url)
