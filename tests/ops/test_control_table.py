@@ -311,3 +311,29 @@ async def test_applied_resources_are_made_again_until_the_webhook_agrees(
     assert [r.state for r in runs] == [RunState.SUCCEEDED]
     assert len(behind.calls_for("patch_resources")) == 2
     assert (await behind.get_workload(WEB)).container("app") == wanted
+
+
+class WebhookHonoursAnnotation(InMemoryCluster):
+    """The in-memory cluster behind a webhook that applies kubecap.io/temporary-replicas when the
+    annotation is written (an update that changes it counts as a replicas change)."""
+
+    async def set_workload_annotations(self, ref: WorkloadRef, annotations: dict[str, str | None]) -> None:
+        await super().set_workload_annotations(ref, annotations)
+        raw = annotations.get(TEMPORARY_REPLICAS)
+        if raw is not None:
+            self.workloads[ref] = replace(
+                self.workloads[ref], replicas=parse_temporary_replicas(raw).replicas
+            )
+
+
+async def test_a_temporary_scale_the_annotation_already_applied_sends_no_scale_request(
+    store: Store, tasks: TaskService, clock: Clock, table: OpsControlTable
+) -> None:
+    cluster = WebhookHonoursAnnotation(name="c")
+    cluster.add_workload("shop", "web", replicas=5)
+    await manage(store, 5)
+    await tasks.submit(scale(10, UNTIL), actor="alice")
+    runs = await settling_runner(store, cluster, clock, table).run_once()
+    assert runs[0].result["replicas_before"] == 5
+    assert (await cluster.get_workload(WEB)).replicas == 10
+    assert cluster.calls_for("scale") == []  # a webhook not reading annotations on scale could undo one

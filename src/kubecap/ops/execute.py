@@ -185,7 +185,11 @@ async def _scale_temporarily(t: _Target, until: datetime) -> Executed:
     previous = workload.replicas or 0
     annotation = temporary_annotation(replicas, until)
     await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: annotation})
-    await t.cluster.scale(t.ref, replicas)
+    # Where the webhook enforces, the annotation's update has already set the replicas; a scale
+    # request then could even be turned back to the table's by a webhook that does not read the
+    # workload's annotations on scale reviews (webhook.read_parent_annotations off).
+    if (await t.cluster.get_workload(t.ref)).replicas != replicas:
+        await t.cluster.scale(t.ref, replicas)
     return Executed(
         result={"replicas_before": previous, "replicas": replicas, "annotation": annotation},
         before={"replicas": previous},
