@@ -1,7 +1,8 @@
 """The UI in a real browser: `kubecap demo` serving on 127.0.0.1, driven by Debian's headless Chromium.
 
 It logs in, opens every page (a screenshot of each under test-output/screenshots/), approves
-a recommendation, schedules a task and finds both in the audit page. Chromium and its driver
+a recommendation, schedules a task, edits a control spec, changes a price, adds a notification
+channel, opens the nodes page and finds the changes in the audit page. Chromium and its driver
 come from Debian (`chromium`, `chromium-driver`; scripts/check installs them when root):
 nothing is downloaded.
 """
@@ -110,7 +111,17 @@ def attribute(driver: WebDriver, css: str, name: str, timeout: float = 20) -> st
 
 
 def field(driver: WebDriver, testid: str) -> WebElement:
-    return wait(driver, f'input[data-testid="{testid}"], [data-testid="{testid}"] input')
+    return wait(
+        driver,
+        f'input[data-testid="{testid}"], textarea[data-testid="{testid}"], [data-testid="{testid}"] input',
+    )
+
+
+def retype(driver: WebDriver, testid: str, text: str) -> None:
+    """Select and overwrite: clear() bypasses Vue's input events."""
+    element = field(driver, testid)
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(text)
 
 
 def text_appears(driver: WebDriver, text: str, timeout: float = 20) -> None:
@@ -172,9 +183,44 @@ def walk(demo: Server, browser: WebDriver) -> None:
     text_appears(browser, "cron '0 22 * * *'")
     shot(browser, "operations-task")
 
+    # Edit the approved workload's control spec: a bad quantity is one sentence, then a good one saves.
+    click(browser, '[data-testid="nav-control"]')
+    field(browser, "spec-target").send_keys(workload_id)
+    field(browser, "spec-replicas").send_keys("2")
+    field(browser, "spec-container").send_keys("app")
+    field(browser, "spec-cpu-request").send_keys("lots")
+    click(browser, '[data-testid="spec-save"]')
+    text_appears(browser, "not a Kubernetes quantity")
+    retype(browser, "spec-cpu-request", "150m")
+    click(browser, '[data-testid="spec-save"]')
+    text_appears(browser, "Saved:")
+    shot(browser, "control-edited")
+
+    # Change a price and add a notification channel; its URL is never shown back.
+    click(browser, '[data-testid="nav-settings"]')
+    field(browser, "price-cpu").send_keys("0.04")
+    field(browser, "price-memory").send_keys("0.005")
+    click(browser, '[data-testid="price-save"]')
+    text_appears(browser, "Price saved for cluster demo")
+    field(browser, "channel-name").send_keys("browser-oncall")
+    field(browser, "channel-urls").send_keys("json://127.0.0.1:9/browser-secret")
+    click(browser, '[data-testid="channel-save"]')
+    text_appears(browser, "Channel browser-oncall saved")
+    text_appears(browser, "json://••••")
+    assert (
+        "browser-secret" not in browser.find_element(By.CSS_SELECTOR, '[data-testid="channels-table"]').text
+    )
+    shot(browser, "settings-edited")
+
+    click(browser, '[data-testid="nav-nodes"]')
+    text_appears(browser, "Daily node figures")
+    shot(browser, "nodes-daily")
+
     click(browser, '[data-testid="nav-audit"]')
     text_appears(browser, "task.add")
     text_appears(browser, "control.approve")
+    text_appears(browser, "price.set")
+    text_appears(browser, "channel.save")
     shot(browser, "audit-entries")
 
     click(browser, '[data-testid="logout"]')

@@ -146,15 +146,20 @@ async def channels_section(ctx: ApiContext, principal: Principal, clusters: list
         urls = (
             ui.textarea(t("channel_urls"))
             .classes("w-96")
+            .props(f'hint="{t("channel_urls_hint")}" rows=2')
             .mark("channel-urls")
             .props('data-testid="channel-urls" autocomplete=off')
         )
-        chosen_clusters = ui.select(clusters, multiple=True, value=[], label=t("channel_clusters")).mark(
-            "channel-clusters"
+        chosen_clusters = (
+            ui.select(clusters, multiple=True, value=[], label=t("channel_clusters"))
+            .classes("w-48")
+            .mark("channel-clusters")
         )
-        events = ui.select(
-            [e.value for e in CHANNEL_EVENTS], multiple=True, value=[], label=t("channel_events")
-        ).mark("channel-events")
+        events = (
+            ui.select([e.value for e in CHANNEL_EVENTS], multiple=True, value=[], label=t("channel_events"))
+            .classes("w-64")
+            .mark("channel-events")
+        )
 
     async def save() -> None:
         if not allowed(principal, Role.ADMIN):
