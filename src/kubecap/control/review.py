@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import orjson
 
 from kubecap.domain.workload import WorkloadKind
@@ -37,8 +37,11 @@ class Operation(StrEnum):
     CONNECT = "CONNECT"
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+# The views are frozen msgspec Structs rather than frozen dataclasses: a review builds about
+# ten of them, and a frozen dataclass sets each field through object.__setattr__ (4x slower).
+
+
+class ContainerView(msgspec.Struct, frozen=True):
     """One container of the pod template: its name, position and ``resources`` as sent (any JSON)."""
 
     name: str
@@ -47,8 +50,7 @@ class ContainerView:
     has_resources: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectView:
+class ObjectView(msgspec.Struct, frozen=True):
     """What the decision reads of a workload (or of a Scale: no template, no containers).
 
     ``replicas`` is spec.replicas as sent (None when absent); ``template`` the pod template
@@ -63,8 +65,7 @@ class ObjectView:
     has_spec: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Review:
+class Review(msgspec.Struct, frozen=True):
     uid: str
     kind: WorkloadKind
     scale: bool
