@@ -196,3 +196,15 @@ async def test_the_nodes_page_says_it_shows_daily_figures(user: User, ctx: ApiCo
     await log_in(user, ctx, Role.VIEWER)
     await user.open("/nodes")
     await user.should_see("no cluster API is wired for demo")
+
+
+async def test_an_action_after_the_session_ended_elsewhere_is_refused(user: User, ctx: ApiContext) -> None:
+    await log_in(user, ctx, Role.OPERATOR)
+    await user.open("/control")
+    # The same session the API uses: a logout through the API (here: the service) ends it for the page too.
+    await ctx.auth.logout(await ctx.auth.from_session(user.http_client.cookies["kubecap_session"]))
+    user.find(marker="spec-target").type("demo/shop/Deployment/too-late")
+    user.find(marker="spec-replicas").type("1")
+    user.find(marker="spec-save").click()
+    await user.should_see("Your session has ended")
+    assert not [s for s in await ctx.control.specs(cluster="demo") if s.ref.name == "too-late"]

@@ -17,7 +17,7 @@ from kubecap.api.routes_ops import parse_ref
 from kubecap.domain.control import ContainerSpec, Enforcement, Failure, ReplicasMode, Unmanaged
 from kubecap.errors import ConfigError
 from kubecap.ui.frame import frame, selected_cluster
-from kubecap.ui.session import LOGIN_PATH, allowed, attempt, page_start
+from kubecap.ui.session import LOGIN_PATH, attempt, page_start, permitted
 from kubecap.ui.strings import t
 
 UNCHANGED = ""
@@ -151,7 +151,7 @@ def spec_editor(ctx: ApiContext, principal: Principal, refresh: Any) -> None:
         reason = ui.input(t("reason")).mark("spec-reason")
 
     async def save() -> None:
-        if not allowed(principal, Role.OPERATOR):
+        if not await permitted(ctx, principal, Role.OPERATOR):
             return
 
         async def go() -> Any:
@@ -182,7 +182,7 @@ def spec_editor(ctx: ApiContext, principal: Principal, refresh: Any) -> None:
             await refresh()
 
     async def unset(whole: bool) -> None:
-        if not allowed(principal, Role.OPERATOR):
+        if not await permitted(ctx, principal, Role.OPERATOR):
             return
 
         async def go() -> Any:
@@ -233,7 +233,7 @@ def policy_editor(ctx: ApiContext, principal: Principal, clusters: list[str], re
         ).mark("policy-failure")
 
         async def save() -> None:
-            if not allowed(principal, Role.ADMIN) or not cluster.value:
+            if not await permitted(ctx, principal, Role.ADMIN) or not cluster.value:
                 return
             saved = await attempt(
                 lambda: ctx.control.set_policy(

@@ -14,7 +14,7 @@ from kubecap.api.routes_ops import parse_ref, run_now, task_dict
 from kubecap.domain.schedule import parse_at
 from kubecap.domain.tasks import Operation, OperationSpec
 from kubecap.ui.frame import frame, selected_cluster
-from kubecap.ui.session import LOGIN_PATH, allowed, attempt, page_start
+from kubecap.ui.session import LOGIN_PATH, attempt, page_start, permitted
 from kubecap.ui.strings import t
 
 COLUMNS: list[dict[str, Any]] = [
@@ -64,7 +64,7 @@ def register(ctx: ApiContext) -> None:
                 table.update()
 
             async def add() -> None:
-                if not allowed(principal, Role.OPERATOR):
+                if not await permitted(ctx, principal, Role.OPERATOR):
                     return
 
                 async def go() -> dict[str, Any]:
@@ -99,7 +99,7 @@ def register(ctx: ApiContext) -> None:
             cancel_id = ui.number("#", precision=0).props('data-testid="cancel-id"')
 
             async def cancel() -> None:
-                if not allowed(principal, Role.OPERATOR) or cancel_id.value is None:
+                if not await permitted(ctx, principal, Role.OPERATOR) or cancel_id.value is None:
                     return
                 if await attempt(lambda: ctx.tasks.cancel(int(cancel_id.value), actor=principal.username)):
                     await refresh()

@@ -36,7 +36,17 @@ HANDOFF_KEY = "kubecap_new_session"
 CONTEXT_KEY = "kubecap"
 # Paths served without a UI login: the API (it authenticates itself), NiceGUI's assets and socket,
 # health and metrics, and the pages that log in and out.
-OPEN_PREFIXES = ("/api/", "/_nicegui", "/healthz", "/readyz", "/metrics", "/favicon", LOGIN_PATH, "/logout", HANDOFF_PATH)
+OPEN_PREFIXES = (
+    "/api/",
+    "/_nicegui",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/favicon",
+    LOGIN_PATH,
+    "/logout",
+    HANDOFF_PATH,
+)
 T = TypeVar("T")
 
 
@@ -106,6 +116,17 @@ def hand_off(secret: str, next_path: str) -> None:
     ui.navigate.to(f"{HANDOFF_PATH}?next={quote(safe_next(next_path))}")
 
 
+async def permitted(ctx: ApiContext, principal: Principal, role: Role) -> bool:
+    """Before an action of an open page: the session must still be live (a logout elsewhere, a
+    disabled user or a new password end it) and the user's current role must allow ``role``."""
+    fresh = await principal_of(ctx, ui.context.client.request)
+    if fresh is None or fresh.user_id != principal.user_id:
+        ui.notify(t("session_ended"), type="warning")
+        ui.navigate.to(LOGIN_PATH)
+        return False
+    return allowed(fresh, role)
+
+
 def allowed(principal: Principal, role: Role) -> bool:
     if principal.role.allows(role):
         return True
@@ -135,4 +156,14 @@ async def page_start(ctx: ApiContext) -> tuple[Principal, list[str]] | None:
     return principal, await clusters(ctx)
 
 
-__all__ = ["LOGIN_PATH", "Role", "allowed", "attempt", "hand_off", "install", "page_start", "principal_of"]
+__all__ = [
+    "LOGIN_PATH",
+    "Role",
+    "allowed",
+    "attempt",
+    "hand_off",
+    "install",
+    "page_start",
+    "permitted",
+    "principal_of",
+]

@@ -19,7 +19,7 @@ from kubecap.api.settings_service import CHANNEL_EVENTS
 from kubecap.errors import ConfigError
 from kubecap.store import masked_url
 from kubecap.ui.frame import frame
-from kubecap.ui.session import LOGIN_PATH, allowed, attempt, page_start
+from kubecap.ui.session import LOGIN_PATH, attempt, page_start, permitted
 from kubecap.ui.strings import t
 
 PRICE_COLUMNS = ("scope", "name", "cpu_price", "memory_price", "source")
@@ -51,7 +51,7 @@ def register(ctx: ApiContext) -> None:
                 source = c.prometheus.url if c.prometheus else f"simulated ({c.simulated})"
                 ui.label(f"{c.name}: {source} · {c.timezone} · peak windows {', '.join(c.peak_windows)}")
             if principal.role.allows(Role.OPERATOR):
-                prometheus_section(ctx)
+                prometheus_section(ctx, principal)
             await prices_section(ctx, principal, clusters)
             await channels_section(ctx, principal, clusters)
             if principal.role.allows(Role.ADMIN):
@@ -59,11 +59,13 @@ def register(ctx: ApiContext) -> None:
         return None
 
 
-def prometheus_section(ctx: ApiContext) -> None:
+def prometheus_section(ctx: ApiContext, principal: Principal) -> None:
     ui.label(t("prometheus")).classes("text-lg")
     results = ui.column().classes("gap-1")
 
     async def test() -> None:
+        if not await permitted(ctx, principal, Role.OPERATOR):
+            return
         checks = await asyncio.gather(*(check_prometheus(c, ctx.clock()) for c in ctx.settings.clusters))
         results.clear()
         with results:
@@ -94,7 +96,7 @@ async def prices_section(ctx: ApiContext, principal: Principal, clusters: list[s
         memory = ui.input(t("memory_price")).mark("price-memory").props('data-testid="price-memory"')
 
         async def save() -> None:
-            if not allowed(principal, Role.ADMIN):
+            if not await permitted(ctx, principal, Role.ADMIN):
                 return
 
             async def go() -> Any:
@@ -162,7 +164,7 @@ async def channels_section(ctx: ApiContext, principal: Principal, clusters: list
         )
 
     async def save() -> None:
-        if not allowed(principal, Role.ADMIN):
+        if not await permitted(ctx, principal, Role.ADMIN):
             return
         given = [u for u in (urls.value or "").splitlines() if u.strip()]
         saved = await attempt(
@@ -180,14 +182,14 @@ async def channels_section(ctx: ApiContext, principal: Principal, clusters: list
             await refresh()
 
     async def delete() -> None:
-        if not allowed(principal, Role.ADMIN):
+        if not await permitted(ctx, principal, Role.ADMIN):
             return
         if await attempt(lambda: _deleted(ctx, principal, name.value.strip())):
             ui.notify(t("channel_deleted", name=name.value.strip()), type="positive")
             await refresh()
 
     async def send_test() -> None:
-        if not allowed(principal, Role.ADMIN):
+        if not await permitted(ctx, principal, Role.ADMIN):
             return
         delivery = await attempt(lambda: service(ctx).test_channel(principal.username, name.value.strip()))
         if delivery is None:
@@ -224,6 +226,8 @@ async def users_section(ctx: ApiContext, principal: Principal) -> None:
         role = ui.select([r.value for r in Role], value="viewer", label=t("role"))
 
         async def add() -> None:
+            if not await permitted(ctx, principal, Role.ADMIN):
+                return
             made = await attempt(
                 lambda: ctx.auth.create_user(principal.username, name.value, Role(role.value), None)
             )

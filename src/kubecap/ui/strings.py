@@ -98,6 +98,7 @@ EN: dict[str, str] = {
     "test_sent": "Test delivered to {name}",
     "test_failed": "Test to {name} failed: {reason}",
     "now": "Run now",
+    "session_ended": "Your session has ended: log in again.",
     "ran": "Task {id}: {result}",
     "secrets_hidden": "Secrets are never shown after they are saved.",
     "users": "Users",
