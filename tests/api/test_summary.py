@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +15,14 @@ from kubecap.domain.usage_columns import UsageColumns
 from kubecap.domain.window import DAY, DailyWindow, PeakWindow, day_bounds
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.ports import WindowUsage
-from kubecap.store import Store, upgrade_database
+from kubecap.store import Store
+from tests.store.conftest import (  # noqa: F401 - fixtures: SQLite and PostgreSQL
+    backend,
+    database_url,
+    postgres_database,
+    postgres_server,
+    store,
+)
 
 LAST = date(2026, 3, 20)
 PEAKS = ("10:00-11:30", "20:00-21:00")
@@ -70,15 +75,7 @@ def test_empty_columns_give_no_summary() -> None:
     assert summary.trend(empty) == []
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite:///{tmp_path / 'kubecap.db'}"
-    upgrade_database(url)
-    async with await Store.open(url) as opened:
-        yield opened
-
-
-async def save_day(store: Store, day: date, cpu: float) -> None:
+async def save_day(store: Store, day: date, cpu: float) -> None:  # noqa: F811 - the fixture's name
     ref = WorkloadRef("prod", "shop", WorkloadKind.DEPLOYMENT, "web")
     tz = ZoneInfo("UTC")
     peak = PeakWindow.parse(PEAKS[0])
@@ -89,7 +86,7 @@ async def save_day(store: Store, day: date, cpu: float) -> None:
         await store.save_window("prod", DailyWindow(day, name, start, end), WindowUsage([row]))
 
 
-async def test_cache_recomputes_only_when_a_window_is_collected(store: Store) -> None:
+async def test_cache_recomputes_only_when_a_window_is_collected(store: Store) -> None:  # noqa: F811
     cache = SummaryCache()
     await save_day(store, LAST - timedelta(days=1), 0.5)
     first = await cache.get(store, "prod")

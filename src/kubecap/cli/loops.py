@@ -67,9 +67,13 @@ async def background(
     *,
     refresh: Callable[[], Any] | None = None,
     clusters: Mapping[str, ClusterPort] | None = None,
+    attach: Callable[[Mapping[str, ClusterPort], Mapping[str, Any], TaskRunner], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[Background]:
-    """The loops, started; stopped (and the lease released) on exit."""
+    """The loops, started; stopped (and the lease released) on exit.
+
+    ``attach`` receives the cluster adapters, each cluster's node-load source and the task
+    runner, so that the API's live views (api/live.py) share them with the loops."""
     from kubecap.cli.live import live_config
 
     config = settings.background
@@ -157,6 +161,8 @@ async def background(
             taints=taints,
             node_loads={name: node_loads[name] for name in node_loads if config.node_load.enabled},
         )
+        if attach is not None:
+            attach(adapters, {name: cache.refresh for name, cache in node_loads.items()}, runner)
         service = Background(plan.loops(config, parts), metrics=metrics, clock=clock, leadership=leadership)
         await service.start()
         try:

@@ -109,7 +109,12 @@ async def serve(
 
                 app.state.background = await stack.enter_async_context(
                     background(
-                        settings, store, app.state.metrics.registry, refresh=refresh, clusters=clusters
+                        settings,
+                        store,
+                        app.state.metrics.registry,
+                        refresh=refresh,
+                        clusters=clusters,
+                        attach=ctx.live.attach,
                     )
                 )
             (on_ready or (lambda u, p: announce(u, api.admin_username, p)))(url, password)
