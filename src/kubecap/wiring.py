@@ -443,6 +443,38 @@ def ops_control_table(store: store_module.Store) -> OpsControlTable:
     return OpsControlTable(store)
 
 
+class PredictControlTable:
+    """predict's ``ReplicasTable`` port over the control service (predict never imports control):
+    its changes are versioned and audited like any other change of the table."""
+
+    def __init__(self, store: ControlStore) -> None:
+        from kubecap.control.service import ControlService
+
+        self._service = ControlService(store)
+
+    async def replicas(self, ref: WorkloadRef) -> int | None:
+        from kubecap.domain.control import ReplicasMode
+        from kubecap.errors import NotFoundError
+
+        try:
+            spec = await self._service.spec(ref)
+        except NotFoundError:
+            return None
+        if spec.replicas_mode is ReplicasMode.HPA:
+            raise ConfigError(
+                f"{ref} is in the control table with replicas mode hpa, so its HPA owns the replicas: "
+                "use `kubecap predict set ... --mode hpa-min`"
+            )
+        return spec.replicas
+
+    async def set(
+        self, ref: WorkloadRef, *, actor: str, reason: str = "", replicas: int | None = None
+    ) -> None:
+        from kubecap.domain.control import ReplicasMode
+
+        await self._service.set(ref, actor=actor, reason=reason, replicas=replicas, mode=ReplicasMode.FIXED)
+
+
 async def predict_round(
     settings: Settings,
     store: store_module.Store,
@@ -458,7 +490,6 @@ async def predict_round(
     """
     from contextlib import AsyncExitStack
 
-    from kubecap.control.service import ControlService
     from kubecap.predict.controller import PredictController
     from kubecap.predict.ports import LoadByCluster, LoadSource
     from kubecap.predict.prometheus import PrometheusLoad
@@ -475,7 +506,7 @@ async def predict_round(
             store,
             clusters,
             LoadByCluster(sources),
-            ControlService(store),
+            PredictControlTable(store),
             clock=clock or (lambda: datetime.now(UTC)),
         )
         return await controller.run_round(cluster=only)

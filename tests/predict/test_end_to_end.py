@@ -20,6 +20,7 @@ from kubecap.predict import Basis, Mode, Policy, PolicyService, PredictControlle
 from kubecap.store import Store
 from kubecap.testing.cluster import InMemoryCluster
 from kubecap.testing.load import TraceLoad
+from kubecap.wiring import PredictControlTable
 
 ORIGIN = datetime(2026, 11, 1, tzinfo=UTC)
 DAY12 = ORIGIN + timedelta(days=12)
@@ -69,7 +70,9 @@ async def replay(
 ) -> list[Tick]:
     await PolicyService(store).set(wanted, actor="alice")
     clock = Clock(start)
-    controller = PredictController(store, {cluster.name: cluster}, LOAD, ControlService(store), clock=clock)
+    controller = PredictController(
+        store, {cluster.name: cluster}, LOAD, PredictControlTable(store), clock=clock
+    )
     ticks = []
     while clock.now < start + timedelta(hours=hours):
         report = await controller.run_round()
@@ -182,3 +185,41 @@ async def test_preview_only_records_what_it_would_do(store: Store) -> None:
     assert previews and all(e.after is not None and e.after["replicas"] > 1 for e in previews)
     (record,) = await store.predict_policies()
     assert record.state["preview"] is True and record.state["last"]["replicas"] >= 1
+
+
+async def test_control_table_mode_refuses_a_workload_an_hpa_scales(store: Store) -> None:
+    cluster, ref = setup(hpa=True)
+    await PolicyService(store).set(policy(ref), actor="alice")
+    clock = Clock(DAY12 + timedelta(hours=10))
+    controller = PredictController(
+        store, {cluster.name: cluster}, LOAD, PredictControlTable(store), clock=clock
+    )
+    (outcome,) = (await controller.run_round()).outcomes
+    assert (
+        outcome.decision is None
+        and "is scaled by HPA 'web'" in outcome.error
+        and "--mode hpa-min" in outcome.error
+    )
+    assert cluster.calls == []
+    (failed,) = await store.audit_events(AuditFilter(action="predict.round"))
+    assert failed.result.value == "failed" and failed.message == outcome.error
+    (record,) = await store.predict_policies()
+    assert record.state["error"] == outcome.error
+
+
+async def test_a_lagging_webhook_is_caught_up_without_a_second_table_change(store: Store) -> None:
+    cluster, ref = setup()
+    await PolicyService(store).set(policy(ref, max_step=20), actor="alice")
+    clock = Clock(DAY12 + timedelta(hours=10, minutes=15))
+    controller = PredictController(
+        store, {cluster.name: cluster}, LOAD, PredictControlTable(store), clock=clock
+    )
+    (first,) = (await controller.run_round()).outcomes
+    assert first.decision is not None and first.applied
+    wanted = first.decision.replicas
+    await cluster.scale(ref, 1)  # a webhook with a stale snapshot put the old count back
+    clock.now += timedelta(minutes=1)
+    (second,) = (await controller.run_round()).outcomes
+    assert second.decision is not None and not second.decision.changed and not second.applied
+    assert cluster.workloads[ref].replicas == wanted
+    assert len(await store.audit_events(AuditFilter(action="control.set"))) == 1

@@ -133,23 +133,48 @@ class PredictController:
         timings["forecast"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        hpa = await self._hpa(cluster, policy) if policy.mode is Mode.HPA_MIN else None
-        situation = await self._situation(
-            cluster, policy, hpa, state, series_load(series, now, self._settings)
-        )
+        hpa = await self._hpa(cluster, policy)
+        live = 0
+        if policy.mode is Mode.HPA_MIN:
+            assert hpa is not None
+            own = state.get(HPA_MIN)
+            situation = Situation(
+                hpa.min_replicas,
+                series_load(series, now, self._settings),
+                hpa_min=hpa.min_replicas if own is None else int(own),
+                hpa_max=hpa.max_replicas,
+            )
+        else:
+            if hpa is not None:
+                raise PolicyError(
+                    f"{ref} is scaled by HPA {hpa.name!r}, which control-table replicas would fight: "
+                    f"use `kubecap predict set ... --mode hpa-min`"
+                )
+            live = (await cluster.get_workload(ref)).replicas or 0
+            # The table's replicas are what kubecap asked for; the live count may lag behind the
+            # webhook's snapshot (it is scaled again below until it agrees).
+            spec = await self._table.replicas(ref)
+            situation = Situation(live if spec is None else spec, series_load(series, now, self._settings))
         timings["observe"] += time.perf_counter() - t
 
         decision = decide(policy, now, situation, predicted)
 
         t = time.perf_counter()
         applied = False
-        if decision.changed and not policy.preview:
-            if hpa is not None:
-                await cluster.set_hpa_min_replicas(hpa.namespace, hpa.name, decision.replicas)
+        if not policy.preview:
+            if policy.mode is Mode.HPA_MIN:
+                assert hpa is not None
+                if decision.changed:
+                    await cluster.set_hpa_min_replicas(hpa.namespace, hpa.name, decision.replicas)
+                    applied = True
             else:
-                await self._table.set(ref, actor=ACTOR, reason=decision.reason, replicas=decision.replicas)
-                await cluster.scale(ref, decision.replicas)
-            applied = True
+                if decision.changed:
+                    await self._table.set(
+                        ref, actor=ACTOR, reason=decision.reason, replicas=decision.replicas
+                    )
+                    applied = True
+                if decision.changed or live != decision.replicas:
+                    await cluster.scale(ref, decision.replicas)
         timings["apply"] += time.perf_counter() - t
 
         t = time.perf_counter()
@@ -181,7 +206,8 @@ class PredictController:
         timings["record"] += time.perf_counter() - t
         return Outcome(ref, decision, applied=applied, preview=policy.preview)
 
-    async def _hpa(self, cluster: ClusterPort, policy: Policy) -> Hpa:
+    async def _hpa(self, cluster: ClusterPort, policy: Policy) -> Hpa | None:
+        """The HPA of the workload (``--hpa`` or the one targeting it); required in ``hpa-min``."""
         ref = policy.ref
         hpas = await cluster.list_hpas(ref.namespace)
         found = [
@@ -193,6 +219,8 @@ class PredictController:
                 else h.target_kind == ref.kind.value and h.target_name == ref.name
             )
         ]
+        if not found and policy.mode is Mode.CONTROL_TABLE:
+            return None
         if not found:
             which = f"HPA {policy.hpa!r}" if policy.hpa else "no HPA targets it"
             raise WorkloadNotFound(
@@ -200,20 +228,6 @@ class PredictController:
                 "create the HPA or use mode control-table"
             )
         return found[0]
-
-    async def _situation(
-        self, cluster: ClusterPort, policy: Policy, hpa: Hpa | None, state: dict[str, Any], load: float | None
-    ) -> Situation:
-        if hpa is not None:
-            own = state.get(HPA_MIN)
-            return Situation(
-                hpa.min_replicas,
-                load,
-                hpa_min=hpa.min_replicas if own is None else int(own),
-                hpa_max=hpa.max_replicas,
-            )
-        workload = await cluster.get_workload(policy.ref)
-        return Situation(workload.replicas or 0, load)
 
     @staticmethod
     def _event(

@@ -50,6 +50,10 @@ class LoadSource(Protocol):
 class ReplicasTable(Protocol):
     """The control table's replicas: setting them is audited by the control service."""
 
+    async def replicas(self, ref: WorkloadRef) -> int | None:
+        """The replicas the table holds for ``ref`` (None: not in the table, or its HPA owns them)."""
+        ...
+
     async def set(
         self, ref: WorkloadRef, *, actor: str, reason: str = "", replicas: int | None = None
     ) -> Any: ...
