@@ -208,3 +208,11 @@ async def test_an_action_after_the_session_ended_elsewhere_is_refused(user: User
     user.find(marker="spec-save").click()
     await user.should_see("Your session has ended")
     assert not [s for s in await ctx.control.specs(cluster="demo") if s.ref.name == "too-late"]
+
+
+async def test_the_login_page_shows_the_oidc_callback_s_sentence_and_ignores_the_url(user: User) -> None:
+    await user.open("/login?error=Call+555+for+help")
+    await user.should_not_see("Call 555")
+    user.http_client.cookies.set("kubecap_login_error", "the%20provider%20said%20no")
+    await user.open("/login")
+    await user.should_see("the provider said no")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
@@ -18,6 +18,7 @@ from kubecap.errors import KubecapError, NotFoundError
 from kubecap.store.auth_repo import TokenRecord, UserRecord
 
 router = APIRouter(prefix="/api", tags=["auth"])
+LOGIN_ERROR_COOKIE = "kubecap_login_error"
 
 
 class Login(BaseModel):
@@ -195,7 +196,13 @@ async def oidc_callback(
             raise AuthError("the identity provider sent no code or state: start the sign-in again")
         session = await service.finish(code, state, _callback_url(request))
     except KubecapError as exc:
-        return RedirectResponse("/login?" + urlencode({"error": str(exc)}), status_code=303)
+        # The sentence travels in a short-lived cookie, not the URL: a link with made-up text in it
+        # must not be able to make the login page say something kubecap did not.
+        failed = RedirectResponse("/login", status_code=303)
+        failed.set_cookie(
+            LOGIN_ERROR_COOKIE, quote(str(exc)), max_age=120, httponly=True, samesite="lax", path="/login"
+        )
+        return failed
     response = RedirectResponse("/", status_code=303)
     set_session_cookies(request, response, session, lax=True)
     return response

@@ -3,19 +3,23 @@ and the OIDC button when single sign-on is configured."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from kubecap.api.auth import CSRF_COOKIE, SESSION_COOKIE
 from kubecap.api.context import ApiContext
+from kubecap.api.routes_auth import LOGIN_ERROR_COOKIE
 from kubecap.ui.session import LOGIN_PATH, attempt, hand_off, principal_of
 from kubecap.ui.strings import t
 
 
 def register(ctx: ApiContext) -> None:
     @ui.page(LOGIN_PATH)
-    async def login_page(request: Request, next: str = "/", error: str | None = None) -> None:
+    async def login_page(request: Request, next: str = "/") -> None:
+        error = unquote(request.cookies.get(LOGIN_ERROR_COOKIE, ""))
         address = request.client.host if request.client else "unknown"
 
         async def submit() -> None:
@@ -26,8 +30,10 @@ def register(ctx: ApiContext) -> None:
         with ui.card().classes("absolute-center w-80"):
             ui.label(t("app")).classes("text-2xl")
             if error:
-                # The OIDC callback's one sentence (it arrives in the URL, so it is shown as text only).
-                ui.label(error).classes("text-negative").props('data-testid="login-error"').mark("login-error")
+                # The OIDC callback's one sentence, from its short-lived cookie (shown as text only).
+                ui.label(error).classes("text-negative").props('data-testid="login-error"').mark(
+                    "login-error"
+                )
             username = (
                 ui.input(t("username"))
                 .props('data-testid="username" autofocus')
