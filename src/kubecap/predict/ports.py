@@ -1,7 +1,7 @@
 """What predictive replicas needs from the rest of kubecap, as protocols in its own words.
 
-``kubecap.store.Store`` is a ``PolicyStore``, ``kubecap.control.service.ControlService`` a
-``ReplicasTable``; ``PrometheusLoad`` (here) and ``kubecap.testing.load.TraceLoad`` are
+``kubecap.store.Store`` is a ``PolicyStore``, ``kubecap.wiring.PredictControlTable`` (over the
+control service) a ``ReplicasTable``; ``PrometheusLoad`` (here) and ``kubecap.testing.load.TraceLoad`` are
 ``LoadSource``s. Tests may hand in anything that honours them.
 """
 
