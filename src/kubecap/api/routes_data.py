@@ -235,4 +235,3 @@ async def set_policy(
 async def remove_policy(cluster: str, namespace: str, principal: Admin, request: Request) -> None:
     if not await context(request).control.remove_policy(cluster, namespace, actor=principal.username):
         raise NotFoundError(f"namespace {namespace!r} of cluster {cluster!r} has no policy of its own")
-
