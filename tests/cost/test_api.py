@@ -6,9 +6,11 @@ the settings file: $0.5 per core-hour and $0.25 per GiB-hour, the node pool ``gp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +25,9 @@ from kubecap.domain.window import DAY, DailyWindow
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.ports import WindowUsage
 from kubecap.store import Store
+from kubecap.store.signin_repo import PriceOverride
 from tests.api.conftest import Server, start, stop
+from tests.recommend.test_cli import kubecap
 
 GIB = 2.0**30
 WEB = WorkloadRef("prod", "shop", WorkloadKind.DEPLOYMENT, "web")
@@ -211,3 +215,22 @@ def test_bad_input_is_a_problem_document_in_one_sentence(
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert detail in answer.json()["detail"] and "\n" not in answer.json()["detail"]
+
+
+def test_the_cli_prices_with_the_overrides_saved_in_settings_like_the_api(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kubecap.db'}"
+
+    async def prepare() -> None:
+        async with await Store.open(url) as store:
+            await seed(url)
+            at = datetime(2026, 11, 3, tzinfo=UTC)
+            await store.save_price(PriceOverride("cluster", "prod", 1.0, 0.25, at, "alice"))
+
+    run(prepare())
+    config = tmp_path / "kubecap.yaml"
+    config.write_text(f"database_url: {url}\ncost: {{cpu_price: 0.5, memory_price: 0.25}}\n")
+    done = kubecap("cost", "--by", "cluster", "-f", "json", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    # $1 per core-hour for cluster prod: 2 x (24 + 18 + 24) + memory 24 + 18 + 6
+    (line,) = json.loads(done.stdout)["lines"]
+    assert (line["key"], line["usd"]) == ("prod", 180.0)

@@ -105,3 +105,14 @@ def test_next_month_forecasts_a_weekly_cycle() -> None:
     assert outlook is not None and outlook.method == FORECAST
     # The cycle averages 10 + 5/7 a day; the forecast provisions at or a little above it.
     assert 10.0 / 24 * 730 < outlook.monthly_usd < 13.0 / 24 * 730
+
+
+def test_saved_overrides_win_over_the_settings_and_a_bad_scope_is_refused() -> None:
+    base = Prices(Price(0.5, 0.25), clusters={"prod": Price(0.1, 0.1)}, pools={"gpu": Price(2.0, 1.0)})
+    merged = base.with_overrides([("cluster", "prod", Price(1.0, 0.5)), ("pool", "arm", Price(0.2, 0.1))])
+    assert merged.for_cluster("prod") == Price(1.0, 0.5) and merged.for_cluster("dev") == Price(0.5, 0.25)
+    assert merged.for_node("prod", "gpu") == Price(2.0, 1.0) and merged.for_node("prod", "arm") == Price(
+        0.2, 0.1
+    )
+    with pytest.raises(ConfigError, match="price scope 'team' is unknown"):
+        base.with_overrides([("team", "x", Price())])

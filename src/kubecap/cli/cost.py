@@ -1,7 +1,8 @@
 """``kubecap cost``: what workloads, namespaces and clusters cost, what idle nodes waste, next month's bill.
 
 Reads the stored daily profiles and node figures (kubecap collect gathers them); prices come
-from the ``cost`` settings, the flags overriding the default price. Exit codes: 0 printed;
+from the ``cost`` settings with the overrides saved in the UI's Settings on top, the flags
+overriding the default price. Exit codes: 0 printed;
 2 bad input or nothing stored for the filters (one sentence on stderr); 1 a bug.
 """
 
@@ -155,11 +156,17 @@ def cost_command(
     settings = load_settings(config, database_url=database_url)
     prices = prices_from(settings.cost, cpu_price, memory_price)
 
-    async def read() -> CostHistory:
+    async def read() -> tuple[CostHistory, list[tuple[str, str, Price]]]:
         async with wiring.store(settings) as store:
-            return await read_history(store, days=days, cluster=cluster, namespace=namespace)
+            history = await read_history(store, days=days, cluster=cluster, namespace=namespace)
+            saved = [
+                (o.scope, o.name, Price(o.cpu_price, o.memory_price)) for o in await store.price_overrides()
+            ]
+            return history, saved
 
-    history = run(read())
+    history, saved = run(read())
+    # The prices saved in the UI's Settings win over the file's, as in the API and the UI.
+    prices = prices.with_overrides(saved)
     profiles, nodes = history.profiles, history.nodes
     if selector is not None:
         profiles = _selected(settings, profiles, selector, cluster)

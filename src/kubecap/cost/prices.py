@@ -43,6 +43,15 @@ class Prices:
             return self.pools[pool]
         return self.for_cluster(cluster)
 
+    def with_overrides(self, overrides: Iterable[tuple[str, str, Price]]) -> Prices:
+        """These prices with (scope "cluster" or "pool", name, price) overrides on top (saved in Settings)."""
+        clusters, pools = dict(self.clusters), dict(self.pools)
+        for scope, name, price in overrides:
+            if scope not in ("cluster", "pool"):
+                raise ConfigError(f"price scope {scope!r} is unknown: use cluster or pool")
+            (clusters if scope == "cluster" else pools)[name] = price
+        return Prices(self.default, clusters, pools)
+
     def check_pools(self, known: Iterable[str | None]) -> None:
         """Refuse a pool override that names no pool in the node history (a typo would price nothing)."""
         seen = {p for p in known if p is not None}
