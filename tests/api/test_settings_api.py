@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from kubecap.api.live import Live
 from kubecap.cluster.port import Taint
 from kubecap.config import ClusterSettings, Settings
 from kubecap.ops.runner import TaskRunner
+from kubecap.scheduling.load import Figure, LoadSnapshot, NodeLoad, ResourceLoad
 from kubecap.store import Store
 from kubecap.testing.cluster import InMemoryCluster
 from tests.api.inproc import copy_settings, login, serve
@@ -33,9 +35,15 @@ def cluster() -> InMemoryCluster:
 
 @pytest.fixture
 def url(seeded: Settings, tmp_path: Path, cluster: InMemoryCluster) -> Iterator[str]:
+    async def load() -> LoadSnapshot:
+        # What the node-load cache hands over (its reading of Prometheus is tested in tests/scheduling).
+        at = datetime.now(UTC)
+        busy = ResourceLoad(avg_5m=Figure(0.42, at), max_1h=Figure(0.7, at))
+        return LoadSnapshot(at, {"node-a": NodeLoad("node-a", cpu=busy)})
+
     def live(store: Store) -> Live:
         runner = TaskRunner(store, lambda name: cluster)
-        return Live(clusters={"demo": cluster}, runner=runner)
+        return Live(clusters={"demo": cluster}, node_load={"demo": load}, runner=runner)
 
     with serve(copy_settings(seeded, tmp_path), live) as base:
         yield base
@@ -185,6 +193,12 @@ def test_nodes_are_live_with_taints_where_the_cluster_api_is_wired(url: str, pla
         assert set(live) == {"node-a", "node-b"}
         assert live["node-a"]["taints"] == ["kubecap.io/overloaded:PreferNoSchedule"]
         assert live["node-b"]["taints"] == []
+        assert (live["node-a"]["load"], live["node-a"]["cpu_avg_5m"], live["node-a"]["cpu_max_1h"]) == (
+            "live",
+            0.42,
+            0.7,
+        )
+        assert live["node-b"]["load"] == "none" and live["node-b"]["cpu_avg_5m"] is None
         assert not [r for r in body["items"] if r["source"] == "daily" and r["cluster"] == "demo"]
     viewer, _ = login(plain_url, Role.VIEWER)
     with viewer:

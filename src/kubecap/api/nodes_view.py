@@ -34,7 +34,11 @@ def _share(load: ResourceLoad, span: str) -> float | None:
 
 
 async def nodes(ctx: ApiContext, cluster: str | None) -> dict[str, Any]:
-    """``{"items": rows, "problems": [...]}``; rows are live for clusters with an API, daily otherwise."""
+    """``{"items": rows, "problems": [...]}``; rows are live for clusters with an API, daily otherwise.
+
+    A live row's ``load`` says where its load figures come from: ``live`` (the node-load cache:
+    shares of allocatable), ``daily`` (no cache for the cluster, e.g. no Prometheus: the latest
+    stored day's P99 in cores and bytes) or ``none``."""
     latest: dict[tuple[str, str], NodeUsage] = {}
     for n in await ctx.store.node_usage(cluster=cluster):
         latest[(n.cluster, n.node)] = n
@@ -65,6 +69,11 @@ async def nodes(ctx: ApiContext, cluster: str | None) -> dict[str, Any]:
                     "cluster": name,
                     "node": node.name,
                     "source": "live",
+                    # Where the load figures come from: the node-load cache, else the latest stored day.
+                    "load": "live" if load else "daily" if daily else "none",
+                    "day": daily.day.isoformat() if daily else None,
+                    "cpu_p99": daily.cpu_p99 if daily else None,
+                    "mem_p99": daily.mem_p99 if daily else None,
                     "taints": [f"{t.key}{'=' + t.value if t.value else ''}:{t.effect}" for t in node.taints],
                     "unschedulable": node.unschedulable,
                     "cpu_avg_5m": _share(load.cpu, "avg_5m") if load else None,

@@ -18,8 +18,8 @@ from kubecap.ui.strings import t
 LIVE_COLUMNS: list[dict[str, Any]] = [
     {"name": "node", "label": "Node", "field": "node", "sortable": True},
     {"name": "cluster", "label": "Cluster", "field": "cluster"},
-    {"name": "cpu", "label": "CPU avg 5m / max 1h", "field": "cpu"},
-    {"name": "memory", "label": "Memory avg 5m / max 1h", "field": "memory"},
+    {"name": "cpu", "label": "CPU load", "field": "cpu"},
+    {"name": "memory", "label": "Memory load", "field": "memory"},
     {"name": "taints", "label": "Taints", "field": "taints"},
     {"name": "allocatable", "label": "Allocatable", "field": "allocatable"},
 ]
@@ -38,11 +38,17 @@ def _share(value: float | None) -> str:
 
 
 def live_row(r: dict[str, Any]) -> dict[str, Any]:
+    if r["load"] == "daily":
+        cpu = f"P99 {r['cpu_p99'] or 0:.2f} cores ({r['day']})"
+        memory = f"P99 {(r['mem_p99'] or 0) / GIB:.1f} GiB ({r['day']})"
+    else:
+        cpu = f"{_share(r['cpu_avg_5m'])} / {_share(r['cpu_max_1h'])}"
+        memory = f"{_share(r['mem_avg_5m'])} / {_share(r['mem_max_1h'])}"
     return {
         "node": r["node"],
         "cluster": r["cluster"],
-        "cpu": f"{_share(r['cpu_avg_5m'])} / {_share(r['cpu_max_1h'])}",
-        "memory": f"{_share(r['mem_avg_5m'])} / {_share(r['mem_max_1h'])}",
+        "cpu": cpu,
+        "memory": memory,
         "taints": ", ".join(r["taints"]) or "none",
         "allocatable": f"{r['cpu_allocatable']} CPU, {r['mem_allocatable']}",
     }
@@ -73,8 +79,10 @@ def register(ctx: ApiContext) -> None:
             for problem in found["problems"]:
                 ui.label(problem).classes("text-warning")
             if live:
-                names = ", ".join(sorted({r["cluster"] for r in live}))
-                ui.label(t("nodes_live", clusters=names)).props('data-testid="nodes-source"')
+                for load, key in (("live", "nodes_live"), ("daily", "nodes_live_daily_load")):
+                    names = ", ".join(sorted({r["cluster"] for r in live if r["load"] == load}))
+                    if names:
+                        ui.label(t(key, clusters=names)).props('data-testid="nodes-source"')
                 ui.table(
                     columns=LIVE_COLUMNS, rows=[live_row(r) for r in live], row_key="node", pagination=50
                 ).classes("w-full").props('data-testid="nodes-live-table"')
