@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from kubecap.control.service import ControlService
 from kubecap.domain.audit import AuditFilter
+from kubecap.domain.control import TEMPORARY_REPLICAS
 from kubecap.domain.workload import WorkloadRef
 from kubecap.predict import Basis, Mode, Policy, PolicyService, PredictController
 from kubecap.store import Store
@@ -223,3 +224,25 @@ async def test_a_lagging_webhook_is_caught_up_without_a_second_table_change(stor
     assert second.decision is not None and not second.decision.changed and not second.applied
     assert cluster.workloads[ref].replicas == wanted
     assert len(await store.audit_events(AuditFilter(action="control.set"))) == 1
+
+
+async def test_an_operators_temporary_scale_holds_the_replicas_until_it_expires(store: Store) -> None:
+    cluster, ref = setup()
+    await PolicyService(store).set(policy(ref, max_step=20), actor="alice")
+    clock = Clock(DAY12 + timedelta(hours=10, minutes=15))
+    until = clock.now + timedelta(minutes=30)
+    cluster.annotate_workload(ref, {TEMPORARY_REPLICAS: f"12@{until.isoformat()}"})
+    controller = PredictController(
+        store, {cluster.name: cluster}, LOAD, PredictControlTable(store), clock=clock
+    )
+    (held,) = (await controller.run_round()).outcomes
+    assert held.decision is not None and not held.decision.changed and not held.applied
+    assert "a temporary scale to 12 holds until" in held.decision.reason
+    assert cluster.calls == [] and await store.control_spec(ref) is None
+    clock.now = until  # expired: the forecast applies again
+    (after,) = (await controller.run_round()).outcomes
+    assert (
+        after.decision is not None
+        and after.applied
+        and cluster.workloads[ref].replicas == after.decision.replicas
+    )

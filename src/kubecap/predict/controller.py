@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from kubecap.domain.audit import AuditEvent, AuditResult
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import KubecapError
 from kubecap.forecast import DAY, CannotForecast, Forecast, ForecastConfig, forecast
-from kubecap.predict.plan import Decision, Situation, decide
+from kubecap.predict.plan import Decision, Situation, decide, temporary_hold
 from kubecap.predict.policy import Mode, Policy, PolicyError, epoch
 from kubecap.predict.ports import LoadSource, PolicyStore, ReplicasTable
 
@@ -134,7 +134,7 @@ class PredictController:
 
         t = time.perf_counter()
         hpa = await self._hpa(cluster, policy)
-        live = 0
+        live, held = 0, ""
         if policy.mode is Mode.HPA_MIN:
             assert hpa is not None
             own = state.get(HPA_MIN)
@@ -151,6 +151,7 @@ class PredictController:
                     f"use `kubecap predict set ... --mode hpa-min`"
                 )
             live = (await cluster.get_workload(ref)).replicas or 0
+            held = temporary_hold(await cluster.workload_annotations(ref), now)
             # The table's replicas are what kubecap asked for; the live count may lag behind the
             # webhook's snapshot (it is scaled again below until it agrees).
             spec = await self._table.replicas(ref)
@@ -158,10 +159,14 @@ class PredictController:
         timings["observe"] += time.perf_counter() - t
 
         decision = decide(policy, now, situation, predicted)
+        if held:
+            decision = replace(
+                decision, replicas=decision.current, reason=f"{decision.reason}; {held}: nothing changed"
+            )
 
         t = time.perf_counter()
         applied = False
-        if not policy.preview:
+        if not policy.preview and not held:
             if policy.mode is Mode.HPA_MIN:
                 assert hpa is not None
                 if decision.changed:

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from kubecap.domain.control import TEMPORARY_REPLICAS, ControlError, parse_temporary_replicas
 from kubecap.forecast import CannotForecast, Forecast
 from kubecap.predict.policy import Mode, Policy, epoch
 
@@ -80,6 +81,25 @@ def expected_load(forecast: Forecast, now: datetime, lead_seconds: int) -> float
     inside = (t + forecast.step > start) & (t <= start + lead_seconds)
     values = forecast.values[inside] if inside.any() else forecast.values[:1]
     return float(np.max(values))
+
+
+def temporary_hold(annotations: dict[str, str], now: datetime) -> str:
+    """Why the replicas are held (an operator's temporary scale in force), or "" when they are not.
+
+    The webhook keeps the temporary replicas until the annotation expires: scaling meanwhile
+    would only be undone, so a round changes nothing then. A malformed annotation holds nothing
+    (the webhook ignores it too).
+    """
+    text = annotations.get(TEMPORARY_REPLICAS)
+    if text is None:
+        return ""
+    try:
+        temporary = parse_temporary_replicas(text)
+    except ControlError:
+        return ""
+    if not temporary.active(now):
+        return ""
+    return f"a temporary scale to {temporary.replicas} holds until {temporary.until.isoformat()}"
 
 
 def decide(
