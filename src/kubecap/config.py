@@ -253,6 +253,12 @@ class WebhookSettings(_Strict):
     )
     max_body_bytes: int = Field(3 * 2**20, ge=1024, le=64 * 2**20)
     audit_queue: int = Field(10_000, ge=10, le=1_000_000, description="audit events waiting to be written")
+    notify_every_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="rejections and registrations: at most one notification per workload per this many seconds",
+    )
     read_parent_annotations: bool = Field(
         True,
         description="on scale requests, read the workload's temporary-replicas annotation from the apiserver",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the webhook's modules load a server stack: imported where u
     from fastapi import FastAPI
 
     from kubecap.api.context import ApiContext
+    from kubecap.control.alerts import NotificationSink as WebhookNotificationSink
     from kubecap.control.install import InstallOptions
     from kubecap.control.server import (
         AnnotationsLookup,
@@ -194,8 +195,14 @@ def webhook_server(
     *,
     annotations: AnnotationsLookup | None = None,
     sock: socket.socket | None = None,
+    notifier: WebhookNotificationSink | None = None,
 ) -> tuple[WebhookServer, Webhook]:
-    """The webhook over ``store``'s control table of ``cluster``, ready to serve over TLS."""
+    """The webhook over ``store``'s control table of ``cluster``, ready to serve over TLS.
+
+    With a ``notifier`` (the apprise Notifier), rejections and registrations are notified,
+    coalesced per workload (webhook.notify_every_seconds).
+    """
+    from kubecap.control.alerts import WebhookAlerts
     from kubecap.control.metrics import WebhookMetrics
     from kubecap.control.recorder import Recorder
     from kubecap.control.server import (
@@ -218,7 +225,10 @@ def webhook_server(
     tls = ReloadingContext(hook.cert_file, hook.key_file)
     metrics = WebhookMetrics()
     holder = SnapshotHolder(store, cluster, stale_after_s=hook.stale_after_seconds)
-    recorder = Recorder(store, capacity=hook.audit_queue, on_drop=lambda n: metrics.audit_dropped.inc(n))
+    alerts = WebhookAlerts(notifier, store, every_s=hook.notify_every_seconds) if notifier else None
+    recorder = Recorder(
+        store, capacity=hook.audit_queue, on_drop=lambda n: metrics.audit_dropped.inc(n), alerts=alerts
+    )
     webhook = Webhook(
         holder,
         recorder,
@@ -234,6 +244,7 @@ def webhook_server(
             lambda: holder.run(hook.refresh_seconds),
             recorder.run,
             lambda: tls.run(hook.cert_reload_seconds),
+            *([alerts.run] if alerts is not None else []),
         ],
     )
     return WebhookServer(app, tls, sock or listening_socket(hook.host, hook.port)), webhook

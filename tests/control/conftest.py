@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kubecap.control.alerts import WebhookAlerts
 from kubecap.control.certs import KeyPair, make_ca, make_serving
 from kubecap.control.metrics import WebhookMetrics
 from kubecap.control.recorder import Recorder
@@ -105,6 +106,7 @@ async def serve_webhook(
     monotonic: Callable[[], float] | None = None,
     annotations: AnnotationsLookup | None = None,
     refresh_s: float = 0.05,
+    alerts: WebhookAlerts | None = None,
 ) -> AsyncIterator[Running]:
     """The webhook over ``source`` (a Store, or anything with its two snapshot methods) on 127.0.0.1."""
     holder_args: dict[str, Any] = {"stale_after_s": stale_after_s}
@@ -112,7 +114,7 @@ async def serve_webhook(
         holder_args["clock"] = monotonic
     holder = SnapshotHolder(source, CLUSTER, **holder_args)
     metrics = WebhookMetrics()
-    recorder = Recorder(source, on_drop=lambda n: metrics.audit_dropped.inc(n))
+    recorder = Recorder(source, on_drop=lambda n: metrics.audit_dropped.inc(n), alerts=alerts)
     webhook = Webhook(
         holder,
         recorder,
@@ -122,7 +124,8 @@ async def serve_webhook(
         annotations=annotations,
     )
     tls = ReloadingContext(tls_files.cert_file, tls_files.key_file)
-    app = create_app(webhook, background=[lambda: holder.run(refresh_s), recorder.run, lambda: tls.run(0.05)])
+    background = [lambda: holder.run(refresh_s), recorder.run, lambda: tls.run(0.05)]
+    app = create_app(webhook, background=[*background, *([alerts.run] if alerts else [])])
     server = WebhookServer(app, tls, listening_socket("127.0.0.1", 0))
     async with server.running():
         url = f"https://127.0.0.1:{server.port}"

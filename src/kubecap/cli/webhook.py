@@ -22,7 +22,7 @@ import yaml
 
 from kubecap import wiring
 from kubecap.cli.common import ConfigOption, DatabaseOption, err
-from kubecap.cli.ops import ContextOption, KubeconfigOption, choose_cluster, kube_options
+from kubecap.cli.ops import ContextOption, KubeconfigOption, choose_cluster, kube_options, notifier
 from kubecap.cluster.kube import KubeCluster
 from kubecap.config import Settings, load_settings
 from kubecap.control.certs import make_ca, make_serving
@@ -36,6 +36,8 @@ from kubecap.control.install import (
     webhook_configuration,
 )
 from kubecap.domain.workload import WorkloadRef
+from kubecap.errors import KubecapError
+from kubecap.ops.notify import Notifier
 
 ClusterName = Annotated[
     str | None, typer.Option("--cluster", help="Cluster name (default: webhook.cluster, or the only one).")
@@ -107,6 +109,19 @@ async def _connected(
         await adapter.close()
 
 
+async def _notifier(settings: Settings, store: Any) -> Notifier | None:
+    """The apprise notifier for rejections and registrations; None without channels.
+
+    A channel kubecap cannot use is logged and notifications are off: the webhook must serve.
+    """
+    try:
+        found = notifier(settings, await store.notification_channels())
+    except KubecapError as exc:
+        logging.getLogger("kubecap.webhook").warning("webhook notifications are off: %s", exc)
+        return None
+    return found if found.channels else None
+
+
 def serve_command(
     cert_file: Annotated[
         Path | None, typer.Option(help="Serving certificate (default: webhook.cert_file).")
@@ -127,7 +142,12 @@ def serve_command(
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the admission webhook over HTTPS (/mutate, /healthz, /readyz, /metrics) until stopped."""
+    """Serve the admission webhook over HTTPS (/mutate, /healthz, /readyz, /metrics) until stopped.
+
+    Rejections and auto-registrations are notified through the notification channels
+    (events webhook_rejection, unmanaged_workload), at most once per workload per
+    webhook.notify_every_seconds.
+    """
     overrides: dict[str, Any] = {
         k: v
         for k, v in {"cert_file": cert_file, "key_file": key_file, "host": host, "port": port}.items()
@@ -148,7 +168,11 @@ def serve_command(
         try:
             async with wiring.store(settings) as store:
                 server, _ = wiring.webhook_server(
-                    settings, store, name, annotations=annotations if adapter is not None else None
+                    settings,
+                    store,
+                    name,
+                    annotations=annotations if adapter is not None else None,
+                    notifier=await _notifier(settings, store),
                 )
                 err.print(
                     f"kubecap webhook for cluster {name!r} on https://{settings.webhook.host}:{server.port}/mutate",

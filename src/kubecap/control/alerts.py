@@ -13,6 +13,7 @@ ops, the composition root plugs the apprise notifier in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -101,13 +102,10 @@ class Coalescer:
 
 def notification(kind: EventKind, event: AuditEvent, count: int, every_s: float) -> Notification:
     """The short message for one coalesced event (pure)."""
-    target = (
-        event.target.split("/", 1)[1]
-        if event.cluster and event.target.startswith(event.cluster + "/")
-        else event.target
-    )
+    parts = event.target.split("/")  # cluster/namespace/kind/name, as WorkloadRef prints itself
+    target = f"{parts[2]} {parts[1]}/{parts[3]}" if len(parts) == 4 else event.target
     more = (
-        f"\n({count - 1} more since the last message; at most one per {every_s:.0f} s per workload)"
+        f"\n({count - 1} more since the last message: at most one per {every_s:.0f} s per workload)"
         if count > 1
         else ""
     )
@@ -128,14 +126,17 @@ class WebhookAlerts:
         *,
         every_s: float = 300.0,
         flush_s: float = 1.0,
+        shutdown_s: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sink = sink
         self._audit = audit
         self._coalescer = Coalescer(every_s)
         self._flush_s = flush_s
+        self._shutdown_s = shutdown_s
         self._clock = clock
         self._wake = asyncio.Event()
+        self._sending: set[asyncio.Task[None]] = set()
         self.delivered = 0
         self.failed = 0
 
@@ -191,13 +192,25 @@ class WebhookAlerts:
                 log.error("recording %d notification deliveries failed: %s", len(records), exc)
 
     async def run(self) -> None:
-        """Deliver forever (cancel to stop; call ``send_due`` afterwards to flush)."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            # Let a burst gather: the many rejections of one rollout arrive within a second.
-            await asyncio.sleep(self._flush_s)
-            await self.send_due()
+        """Deliver forever (cancel to stop, then ``close``)."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                # Let a burst gather: the many rejections of one rollout arrive within a second.
+                await asyncio.sleep(self._flush_s)
+                # Each flush in a task of its own: a channel that hangs holds its messages, not later ones.
+                task = asyncio.create_task(self.send_due())
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+        finally:
+            for task in self._sending:
+                task.cancel()
+
+    async def close(self) -> None:
+        """Send what is still due, for at most ``shutdown_s`` (a hanging channel must not hold shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.send_due(), self._shutdown_s)
 
 
 @dataclass(frozen=True, slots=True)

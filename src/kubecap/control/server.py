@@ -324,6 +324,8 @@ def create_app(webhook: Webhook, *, background: Sequence[Background] = ()) -> We
             await asyncio.gather(*tasks, return_exceptions=True)
             if webhook.recorder is not None:
                 await webhook.recorder.drain()
+                if webhook.recorder.alerts is not None:
+                    await webhook.recorder.alerts.close()
 
     rest = Starlette(
         routes=[
