@@ -284,6 +284,8 @@ if TYPE_CHECKING:  # the extender loads a server stack: imported where used
     from kubecap.scheduling.taints import AuditLog, NotificationSink, TaintController
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from kubecap.predict.controller import Round as PredictRound
 
 
@@ -489,7 +491,7 @@ class PredictControlTable:
 async def predict_round(
     settings: Settings,
     store: store_module.Store,
-    clusters: dict[str, ClusterPort],
+    clusters: Mapping[str, ClusterPort],
     *,
     only: str | None = None,
     clock: Callable[[], datetime] | None = None,
