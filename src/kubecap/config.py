@@ -373,7 +373,9 @@ class LeaderSettings(_Strict):
 
     name: str = Field("kubecap-serve", min_length=1, max_length=253, description="the lease's name")
     namespace: str = Field("kubecap", min_length=1, max_length=63, description="the Lease's namespace")
-    lease_seconds: int = Field(30, ge=2, le=3600, description="a holder that stops renewing loses it after this")
+    lease_seconds: int = Field(
+        30, ge=2, le=3600, description="a holder that stops renewing loses it after this"
+    )
     renew_seconds: float = Field(
         10.0, ge=0.05, le=3600, description="time between two renewals (well under lease_seconds)"
     )
@@ -393,7 +395,8 @@ class BackgroundSettings(_Strict):
     collection: CollectionLoopSettings = Field(default_factory=CollectionLoopSettings)
     tasks: LoopSettings = Field(default_factory=lambda: LoopSettings(interval_seconds=5.0))
     taints: TaintLoopSettings = Field(
-        default_factory=TaintLoopSettings, description="the auto-taint controller; its policy is scheduling.taints"
+        default_factory=TaintLoopSettings,
+        description="the auto-taint controller; its policy is scheduling.taints",
     )
     node_load: LoopSettings = Field(default_factory=lambda: LoopSettings(interval_seconds=30.0))
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
