@@ -86,7 +86,8 @@ def set_command(
     cron: Annotated[
         list[str] | None,
         typer.Option(
-            "--cron", help="At least N replicas from START to END: 'START..END=N[@TZ]' (cron fields; repeat)."
+            "--cron",
+            help="At least N replicas from START to END, as 'START..END=N' or 'START..END=N@TZ' (cron fields; repeat).",
         ),
     ] = None,
     preview: Annotated[bool, typer.Option("--preview/--act", help="Only record what it would do.")] = False,

@@ -173,7 +173,7 @@ def parse_cron_window(text: str) -> CronWindow:
     start, dots, end = span.partition("..")
     if not sep or not dots:
         raise PolicyError(
-            f"cron window {text!r} is not START..END=REPLICAS[@TZ]: e.g. '0 9 * * 1-5..0 18 * * 1-5=6@UTC'"
+            f"cron window {text!r} is not START..END=REPLICAS, optionally followed by @TIMEZONE: e.g. '0 9 * * 1-5..0 18 * * 1-5=6@UTC'"
         )
     try:
         count = int(replicas)
