@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
-from tests.api.conftest import start, stop
+from tests.api.conftest import Server, start, stop
 
 
 def loops_holder(client: httpx.Client) -> str:
@@ -54,3 +55,29 @@ def test_a_task_created_through_the_api_runs_by_itself() -> None:
             assert "kubecap_leader 1.0" in metrics
     finally:
         stop(process)
+
+
+def test_serve_leads_by_database_lease_and_its_runner_explains_a_cluster_without_api(
+    server: Server, tokens: dict[str, str]
+) -> None:
+    """`kubecap serve` with no cluster API: the lease is a database row, and a due task fails with a
+    sentence naming the missing setting instead of waiting for `kubecap tasks run`."""
+    headers = {"Authorization": f"Bearer {tokens['operator']}"}
+    with server.client() as client:
+        loops = client.get("/readyz").json()["loops"]
+        assert loops["leader"] is True and loops["holder"]
+        assert {"leader", "collection", "tasks"} <= set(loops["loops"])
+        at = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+        created = client.post(
+            "/api/tasks",
+            json={"operation": "restart", "workload_id": "demo/shop/Deployment/frontend", "at": at},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        runs: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not runs:
+            runs = client.get(f"/api/tasks/{created.json()['id']}", headers=headers).json()["runs"]
+            time.sleep(0.2)
+        assert runs and runs[0]["state"] in ("failed", "retry"), runs
+        assert "no Kubernetes API configured" in runs[0]["message"]

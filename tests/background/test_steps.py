@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from kubecap import wiring
 from kubecap.background import plan
-from kubecap.background.steps import Collection
+from kubecap.background.steps import Collection, StepFailed, each, refresh_all
+from kubecap.cluster.port import ClusterError
 from kubecap.config import BackgroundSettings, load_settings
 from kubecap.domain.tasks import Operation, OperationSpec
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
@@ -81,3 +84,38 @@ def test_the_plan_lists_enabled_loops_with_parts() -> None:
     loops = plan.loops(settings, plan.Parts(run_tasks=nothing, node_loads={"x": object()}))  # type: ignore[dict-item]
     assert [(loop.name, loop.interval_s) for loop in loops] == [("tasks", 2.0)]
     assert timedelta(seconds=settings.leader.lease_seconds) > timedelta(seconds=settings.leader.renew_seconds)
+
+
+class Round:
+    def __init__(self, failures: dict[str, str] | None = None, error: Exception | None = None) -> None:
+        self.failures = failures or {}
+        self.error = error
+        self.calls = 0
+
+    async def run_once(self) -> Round:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self
+
+    async def refresh(self, *, force: bool = False) -> None:
+        await self.run_once()
+
+
+async def test_taint_rounds_and_node_load_refreshes_name_every_failing_cluster() -> None:
+    good, reported, raised = Round(), Round({"list-nodes": "forbidden"}), Round(error=ClusterError("gone"))
+    with pytest.raises(StepFailed) as failed:
+        await each({"a": good, "b": reported, "c": raised})
+    assert (good.calls, reported.calls, raised.calls) == (1, 1, 1)  # one failure does not skip the others
+    assert str(failed.value) == "cluster 'b', step list-nodes: forbidden; cluster 'c': gone"
+    await each({"a": good})
+    with pytest.raises(StepFailed, match="node load: cluster 'c': gone"):
+        await refresh_all({"a": good, "c": raised})
+
+
+def test_the_taint_loop_runs_only_when_enabled_and_only_on_the_leader() -> None:
+    parts = plan.Parts(taints={"prod": Round()})
+    assert plan.loops(BackgroundSettings(), parts) == []
+    enabled = BackgroundSettings.model_validate({"taints": {"enabled": True}})
+    (loop,) = plan.loops(enabled, parts)
+    assert (loop.name, loop.leader_only, [s.name for s in loop.steps]) == ("taints", True, ["taint-round"])
