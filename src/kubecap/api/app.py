@@ -23,6 +23,7 @@ from kubecap.api import (
     routes_data,
     routes_nodes,
     routes_ops,
+    routes_predict,
     routes_settings,
 )
 from kubecap.api.context import ApiContext
@@ -101,6 +102,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for router in (
         routes_auth.router,
         routes_cost.router,
+        routes_predict.router,
         routes_data.router,
         routes_nodes.router,
         routes_ops.router,
