@@ -399,6 +399,10 @@ class BackgroundSettings(_Strict):
         description="the auto-taint controller; its policy is scheduling.taints",
     )
     node_load: LoopSettings = Field(default_factory=lambda: LoopSettings(interval_seconds=30.0))
+    summaries: LoopSettings = Field(
+        default_factory=lambda: LoopSettings(interval_seconds=30.0),
+        description="every replica: recompute the API's cached summaries when the store has moved",
+    )
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
 
 

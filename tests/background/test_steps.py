@@ -119,3 +119,13 @@ def test_the_taint_loop_runs_only_when_enabled_and_only_on_the_leader() -> None:
     enabled = BackgroundSettings.model_validate({"taints": {"enabled": True}})
     (loop,) = plan.loops(enabled, parts)
     assert (loop.name, loop.leader_only, [s.name for s in loop.steps]) == ("taints", True, ["taint-round"])
+
+
+def test_collection_runs_on_the_leader_and_summaries_on_every_replica() -> None:
+    async def nothing() -> None:
+        return None
+
+    step = Collection(None, [], 1, "kubecap", wiring.usage_source, now)  # type: ignore[arg-type]
+    loops = plan.loops(BackgroundSettings(), plan.Parts(collection=step, refresh_summaries=nothing))
+    assert [(loop.name, loop.leader_only) for loop in loops] == [("collection", True), ("summaries", False)]
+    assert [s.name for s in loops[0].steps] == ["collect", "recommend", "refresh-summaries"]

@@ -27,17 +27,21 @@ class Parts:
     run_tasks: Callable[[], Awaitable[Any]] | None = None
     taints: Mapping[str, Rounds] = field(default_factory=dict)
     node_loads: Mapping[str, Refreshable] = field(default_factory=dict)
+    refresh_summaries: Callable[[], Awaitable[Any]] | None = None
 
 
 def loops(settings: BackgroundSettings, parts: Parts) -> list[Loop]:
     s, c = settings, parts.collection
     planned = [
+        # On the leader only: one replica queries Prometheus (collection is idempotent all the same).
         _loop("collection", s.collection, [
             Step("collect", c.collect), Step("recommend", c.recommend), Step("refresh-summaries", c.refresh),
-        ] if c else None),
+        ] if c else None, leader=True),
         _loop("tasks", s.tasks, [Step("run-due-tasks", parts.run_tasks)] if parts.run_tasks else None, leader=True),
         _loop("taints", s.taints, [Step("taint-round", lambda: each(parts.taints))] if parts.taints else None, leader=True),
         _loop("node-load", s.node_load, [Step("refresh", lambda: refresh_all(parts.node_loads))] if parts.node_loads else None),
+        # Every replica: followers learn of the leader's collections here (a fingerprint read when nothing moved).
+        _loop("summaries", s.summaries, [Step("refresh", parts.refresh_summaries)] if parts.refresh_summaries else None),
     ]  # fmt: skip
     return [loop for loop in planned if loop is not None]
 

@@ -20,7 +20,7 @@ from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.window import parse_timezone
 from kubecap.domain.workload import WorkloadRef
 from kubecap.errors import KubecapError
-from kubecap.metrics.collector import Outcome, collect, plan_windows
+from kubecap.metrics.collector import FailureHook, Outcome, collect, plan_windows
 from kubecap.ports import UsageSource, UsageStore
 from kubecap.recommend.service import HistoryStore, Job, Selection, recommend_from_store
 from kubecap.recommend.settings import EngineSettings
@@ -49,6 +49,8 @@ class Collection:
     clock: Clock
     hpas: Callable[[], Awaitable[Mapping[WorkloadRef, HpaInfo] | None]] | None = None
     refresh_hook: Callable[[], Awaitable[Any]] | None = None
+    on_failure: FailureHook | None = None
+    """Told of each window that failed (the CLI's hook notifies the channels that want it)."""
     collected: int = 0
     """Windows collected since recommendations were last computed (the first pass computes them)."""
     _recommended_once: bool = field(default=False, repr=False)
@@ -60,7 +62,7 @@ class Collection:
             windows = plan_windows(self.days, cluster.peaks(), parse_timezone(cluster.timezone), now)
             try:
                 async with self.sources(cluster) as source:
-                    report = await collect(source, self.store, windows, now=now)
+                    report = await collect(source, self.store, windows, now=now, on_failure=self.on_failure)
             except KubecapError as exc:
                 failures.append(f"cluster {cluster.name!r}: {exc}")
                 continue

@@ -8,7 +8,7 @@ cluster with an API, else a row in the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -65,7 +65,7 @@ async def background(
     store: Store,
     registry: CollectorRegistry,
     *,
-    refresh: Callable[[], Any] | None = None,
+    refresh: Callable[[], Awaitable[Any]] | None = None,
     clusters: Mapping[str, ClusterPort] | None = None,
     attach: Callable[[Mapping[str, ClusterPort], Mapping[str, Any], TaskRunner], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
@@ -75,6 +75,7 @@ async def background(
     ``attach`` receives the cluster adapters, each cluster's node-load source and the task
     runner, so that the API's live views (api/live.py) share them with the loops."""
     from kubecap.cli.live import live_config
+    from kubecap.cli.usage import failure_notifier
 
     config = settings.background
     async with AsyncExitStack() as stack:
@@ -115,6 +116,7 @@ async def background(
             clock,
             hpas=hpas,
             refresh_hook=refresh,
+            on_failure=failure_notifier(settings, store),
         )
         node_loads = {}
         if config.node_load.enabled or config.taints.enabled:
@@ -160,6 +162,7 @@ async def background(
             run_tasks=runner.run_once,
             taints=taints,
             node_loads={name: node_loads[name] for name in node_loads if config.node_load.enabled},
+            refresh_summaries=refresh,
         )
         if attach is not None:
             attach(adapters, {name: cache.refresh for name, cache in node_loads.items()}, runner)
