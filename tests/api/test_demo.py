@@ -20,8 +20,10 @@ def test_demo_serves_the_ui_and_the_api_with_a_generated_admin_password() -> Non
             login = client.post("/api/auth/login", json={"username": "admin", "password": password})
             assert login.status_code == 200, login.text
             assert client.get("/api/workloads").json()["total"] > 5
-            # The UI keeps its own session (NiceGUI storage): the overview sends a new browser to the login.
-            assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+            # One session for the API and the UI: the API's login opens the pages too.
+            assert client.get("/", follow_redirects=False).status_code == 200
+        with httpx.Client(base_url=url, timeout=30) as stranger:
+            assert stranger.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
     finally:
         stop(process)
 
