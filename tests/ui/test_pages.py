@@ -18,7 +18,7 @@ from nicegui.testing.user_simulation import user_simulation
 
 from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
-from kubecap.config import Settings
+from kubecap.config import OidcSettings, Settings
 from kubecap.domain.audit import AuditFilter
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import NotFoundError
@@ -216,3 +216,18 @@ async def test_the_login_page_shows_the_oidc_callback_s_sentence_and_ignores_the
     user.http_client.cookies.set("kubecap_login_error", "the%20provider%20said%20no")
     await user.open("/login")
     await user.should_see("the provider said no")
+
+
+async def test_the_login_page_offers_single_sign_on_when_oidc_is_configured(
+    seeded: Settings, tmp_path: Path
+) -> None:
+    oidc = OidcSettings.model_validate(
+        {"issuer": "http://127.0.0.1:9", "client_id": "kubecap", "label": "Use SSO"}
+    )
+    settings = seeded.model_copy(update={"oidc": oidc})
+    Storage.path = tmp_path
+    async with await Store.open(settings.database_url) as store, user_simulation() as user:
+        register(ApiContext.build(settings, store))
+        await user.open("/login")
+        await user.should_see("Use SSO")
+        assert user.find("Use SSO").elements.pop().props["href"] == "/api/auth/oidc/login"
