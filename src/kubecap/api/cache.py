@@ -1,7 +1,7 @@
 """Per-cluster summaries (the workloads list and the overview), kept until the store's state moves.
 
 Every request asks the store for its fingerprint (``Store.usage_state``: windows collected,
-recommendations saved, control revision; a few milliseconds) and recomputes only when it
+recommendations saved; a few milliseconds) and recomputes only when it
 changed, so a list or an overview after the first costs a fingerprint, a page and a sort.
 One lock per cluster makes concurrent requests after a collection compute once.
 """

@@ -2,8 +2,9 @@
 
 The workloads list and the overview summarise weeks of usage rows; they are cached per
 cluster and recomputed only when this fingerprint moves: a window collected (or collected
-again), recommendations saved, or the control table changed (an approval). Three aggregate
-reads over small tables, a millisecond or two, instead of reading the history.
+again), or recommendations saved. Two aggregate reads over small tables, a millisecond or
+two, instead of reading the history. An approval changes the control table, which the
+summaries do not show, so it leaves them (and their cache) as they are.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kubecap.store.schema import Cluster, CollectionRunRow, ControlRevisionRow, RecommendationRow, Workload
+from kubecap.store.schema import Cluster, CollectionRunRow, RecommendationRow, Workload
 
 
 async def usage_state(connection: AsyncConnection, cluster: str | None) -> tuple[Any, ...]:
-    """(collected windows, latest collection, recommendations, latest computation, control revision)."""
+    """(collected windows, latest collection, recommendations, latest computation)."""
     runs = select(func.count(), func.max(CollectionRunRow.finished_at))
     recs = select(func.count(), func.max(RecommendationRow.computed_at))
     if cluster is not None:
@@ -29,5 +30,4 @@ async def usage_state(connection: AsyncConnection, cluster: str | None) -> tuple
         )
     run_count, run_last = (await connection.execute(runs)).one()
     rec_count, rec_last = (await connection.execute(recs)).one()
-    revision = (await connection.execute(select(func.max(ControlRevisionRow.version)))).scalar()
-    return (run_count, run_last, rec_count, rec_last, revision)
+    return (run_count, run_last, rec_count, rec_last)

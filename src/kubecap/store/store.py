@@ -195,8 +195,8 @@ class Store:
             return await recommendations_repo.usage_span(c, cluster)
 
     async def usage_state(self, *, cluster: str | None = None) -> tuple[object, ...]:
-        """A fingerprint that moves whenever a window is collected, recommendations are saved or the
-        control table changes (of ``cluster``, or of all): caches of summaries compare it."""
+        """A fingerprint that moves whenever a window is collected or recommendations are saved (of
+        ``cluster``, or of all): caches of summaries compare it."""
         async with self._transaction("reading the state of the usage history") as c:
             return await state_repo.usage_state(c, cluster)
 
