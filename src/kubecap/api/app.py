@@ -59,7 +59,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.kubecap = ctx
     # OIDC's service keeps the provider's discovery document; None when OIDC is not configured.
-    app.state.oidc = OidcService(ctx.settings.oidc, ctx.store, ctx.auth, ctx.clock) if ctx.settings.oidc else None
+    app.state.oidc = (
+        OidcService(ctx.settings.oidc, ctx.store, ctx.auth, ctx.clock) if ctx.settings.oidc else None
+    )
     metrics = ApiMetrics()
     app.state.metrics = metrics
     problems.install(app)
