@@ -312,7 +312,9 @@ class OidcSettings(_Strict):
     ``default_role``, or is refused when it is unset.
     """
 
-    issuer: str = Field(min_length=1, description="the provider's issuer URL (its discovery document's issuer)")
+    issuer: str = Field(
+        min_length=1, description="the provider's issuer URL (its discovery document's issuer)"
+    )
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = Field(None, description="omit for a public client (PKCE only)")
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
