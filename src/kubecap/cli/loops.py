@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -27,6 +27,11 @@ from kubecap.errors import ConfigError, KubecapError
 from kubecap.ops.notify import Notifier
 from kubecap.ops.runner import TaskRunner
 from kubecap.store import Store
+
+if TYPE_CHECKING:  # the scheduling services are built by wiring, imported there when used
+    from kubecap.scheduling.load import LoadSnapshot
+    from kubecap.scheduling.nodeload import NodeLoadCache
+    from kubecap.scheduling.taints import TaintController
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,10 @@ def _adapters(settings: Settings, stack: AsyncExitStack) -> dict[str, ClusterPor
         stack.push_async_callback(adapter.close)
         adapters[cluster.name] = adapter
     return adapters
+
+
+def _snapshot_of(cache: NodeLoadCache) -> Callable[[], LoadSnapshot]:
+    return lambda: cache.snapshot
 
 
 @asynccontextmanager
@@ -140,17 +149,17 @@ async def background(
             holder=holder,
             metrics=metrics,
         )
-        taints = {}
+        taints: dict[str, TaintController] = {}
         if config.taints.enabled:
-            for index, (name, adapter) in enumerate(adapters.items()):
+            for name, adapter in adapters.items():
                 if name not in node_loads:
                     continue
                 taints[name] = wiring.taint_controller(
                     adapter,
-                    lambda cache=node_loads[name]: cache.snapshot,  # type: ignore[misc]
+                    _snapshot_of(node_loads[name]),
                     settings.scheduling,
-                    # One set of taint series per registry: the first cluster's are served on /metrics.
-                    registry=registry if index == 0 else CollectorRegistry(),
+                    # One set of taint series per registry: the first controller's are served on /metrics.
+                    registry=CollectorRegistry() if taints else registry,
                     holder=holder,
                     clock=clock,
                     audit=store,
