@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +25,7 @@ from kubecap.domain.control import ControlSpec
 
 log = logging.getLogger("kubecap.webhook")
 ACTOR = "kubecap-webhook"
+DROP_LOG_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Recorder:
         *,
         capacity: int = 10_000,
         batch: int = 128,
+        max_batch: int = 2000,
         linger_s: float = 0.2,
         on_drop: Callable[[int], None] = lambda n: None,
         alerts: WebhookAlerts | None = None,
@@ -59,11 +62,14 @@ class Recorder:
         self.alerts = alerts
         self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=capacity)
         self._batch = batch
+        self._max_batch = max(batch, max_batch)
         self._linger = linger_s
         self._pending: list[Item] = []
         self._on_drop = on_drop
         self.written = 0
         self.dropped = 0
+        self._unlogged = 0
+        self._logged_at: float | None = None
 
     def submit(self, item: Item) -> bool:
         try:
@@ -76,7 +82,14 @@ class Recorder:
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count
         self._on_drop(count)
-        log.error("%d webhook audit events or registrations lost: %s", count, why)
+        # One line per DROP_LOG_S at most: a full queue under a flood of reviews must not turn
+        # into a flood of log lines (the metric counts every one).
+        self._unlogged += count
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= DROP_LOG_S:
+            log.error("%d webhook audit events or registrations lost: %s", self._unlogged, why)
+            self._unlogged = 0
+            self._logged_at = now
 
     async def _write(self, taken: list[Item]) -> None:
         try:
@@ -115,9 +128,15 @@ class Recorder:
                 log.exception("queueing webhook notifications failed")
 
     def _take(self) -> list[Item]:
-        """Everything waiting (held for the linger, and queued), at most one batch; no await inside."""
-        items, self._pending = self._pending[: self._batch], self._pending[self._batch :]
-        while len(items) < self._batch and not self._queue.empty():
+        """Everything waiting (held for the linger, and queued), at most one batch; no await inside.
+
+        A batch is ``batch`` long, up to ``max_batch`` when more than that is waiting: under a
+        flood each transaction's round trips through the busy event loop are the bottleneck,
+        so fewer, larger transactions keep the writer ahead of the reviews.
+        """
+        size = self._max_batch if self._queue.qsize() + len(self._pending) > self._batch else self._batch
+        items, self._pending = self._pending[:size], self._pending[size:]
+        while len(items) < size and not self._queue.empty():
             items.append(self._queue.get_nowait())
         return items
 
