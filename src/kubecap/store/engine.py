@@ -42,8 +42,14 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+# Connections of an engine with these options begin writing transactions: on SQLite, BEGIN
+# IMMEDIATE, so the write lock is waited for (busy timeout) rather than refused mid-transaction.
+WRITE_OPTIONS: dict[str, Any] = {"kubecap_write": True}
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    write = connection.get_execution_options().get("kubecap_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _sqlite_events(engine: Engine) -> None:

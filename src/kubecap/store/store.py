@@ -43,7 +43,7 @@ from kubecap.store import (
     usage_repo,
 )
 from kubecap.store.auth_repo import SessionRecord, TokenRecord, UserRecord
-from kubecap.store.engine import async_engine, reason, unreachable
+from kubecap.store.engine import WRITE_OPTIONS, async_engine, reason, unreachable
 from kubecap.store.migrate import (
     current_revision,
     head_revision,
@@ -67,6 +67,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         """Internal: use ``Store.open``, which checks the revision first."""
         self._engine = engine
+        self._writer = engine.execution_options(**WRITE_OPTIONS)
         self._url = url
 
     @classmethod
@@ -103,9 +104,15 @@ class Store:
         await self.close()
 
     @asynccontextmanager
-    async def _transaction(self, doing: str, consequence: str = _CHECK_URL) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(
+        self, doing: str, consequence: str = _CHECK_URL, *, write: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
+        # A writing transaction takes SQLite's write lock at BEGIN (IMMEDIATE): one that read
+        # first and then wrote could not upgrade its lock after another writer committed, and
+        # would fail at once with "database is locked" instead of waiting its turn.
+        engine = self._writer if write else self._engine
         try:
-            async with self._engine.begin() as connection:
+            async with engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
             raise StoreError(
@@ -114,7 +121,9 @@ class Store:
 
     async def completed_windows(self, cluster: str, days: Sequence[date]) -> set[tuple[date, str]]:
         """(day, window name) pairs of ``cluster`` whose collection has completed."""
-        async with self._transaction(f"reading the collected windows of cluster {cluster!r}") as c:
+        async with self._transaction(
+            f"reading the collected windows of cluster {cluster!r}", write=False
+        ) as c:
             return await runs_repo.completed(c, cluster, days)
 
     async def save_window(self, cluster: str, window: DailyWindow, usage: WindowUsage) -> None:
@@ -124,8 +133,6 @@ class Store:
         started_at = datetime.now(UTC)
         doing = f"saving window {window.name} of {window.day} for cluster {cluster!r}"
         async with self._transaction(doing, _RETRY) as c:
-            # The first statement is a write: on SQLite the transaction then never has to
-            # upgrade a read lock, which would fail at once instead of waiting for a writer.
             cluster_id = await usage_repo.ensure_cluster(c, cluster)
             workload_ids = await usage_repo.ensure_workloads(
                 c, cluster_id, (p.workload for p in usage.profiles), window.start, window.end
@@ -152,7 +159,7 @@ class Store:
 
     async def clusters(self) -> list[str]:
         """Names of the clusters with stored history, sorted."""
-        async with self._transaction("listing clusters") as c:
+        async with self._transaction("listing clusters", write=False) as c:
             return await usage_repo.cluster_names(c)
 
     async def usage(
@@ -167,7 +174,7 @@ class Store:
         """Stored profiles matching every given filter (days inclusive), ordered by
         cluster, namespace, kind, name, container, day and window."""
         where = usage_repo.UsageFilter(cluster, since, until, window, namespace)
-        async with self._transaction("reading usage history") as c:
+        async with self._transaction("reading usage history", write=False) as c:
             return await usage_repo.read_usage(c, where)
 
     async def usage_columns(
@@ -186,18 +193,18 @@ class Store:
         """
         where = usage_repo.UsageFilter(cluster, since, until, None, namespace)
         names = tuple(UsageProfile.figure_names() if figures is None else figures)
-        async with self._transaction("reading usage history") as c:
+        async with self._transaction("reading usage history", write=False) as c:
             return await recommendations_repo.read_usage_columns(c, where, windows, names)
 
     async def usage_span(self, *, cluster: str | None = None) -> tuple[date, date] | None:
         """The first and last local day with stored usage (of ``cluster``, or of all), None when empty."""
-        async with self._transaction("reading the span of the usage history") as c:
+        async with self._transaction("reading the span of the usage history", write=False) as c:
             return await recommendations_repo.usage_span(c, cluster)
 
     async def usage_state(self, *, cluster: str | None = None) -> tuple[object, ...]:
         """A fingerprint that moves whenever a window is collected or recommendations are saved (of
         ``cluster``, or of all): caches of summaries compare it."""
-        async with self._transaction("reading the state of the usage history") as c:
+        async with self._transaction("reading the state of the usage history", write=False) as c:
             return await state_repo.usage_state(c, cluster)
 
     async def acquire_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
@@ -220,14 +227,14 @@ class Store:
         self, *, cluster: str | None = None, strategy: str | None = None, namespace: str | None = None
     ) -> list[Recommendation]:
         """Stored recommendations, ordered by cluster, namespace, kind, name, container and strategy."""
-        async with self._transaction("reading recommendations") as c:
+        async with self._transaction("reading recommendations", write=False) as c:
             return await recommendations_repo.read_recommendations(
                 c, cluster=cluster, strategy=strategy, namespace=namespace
             )
 
     async def runs(self, cluster: str) -> list[CollectionRun]:
         """Collection records of ``cluster``, ordered by day and window (empty if unknown)."""
-        async with self._transaction(f"reading the collection runs of cluster {cluster!r}") as c:
+        async with self._transaction(f"reading the collection runs of cluster {cluster!r}", write=False) as c:
             return await runs_repo.read_runs(c, cluster)
 
     # --- operations: tasks, runs, audit events, notification channels (revision 0003) -----------
@@ -243,14 +250,14 @@ class Store:
             return added
 
     async def task(self, task_id: int) -> Task:
-        async with self._transaction(f"reading task {task_id}") as c:
+        async with self._transaction(f"reading task {task_id}", write=False) as c:
             found = await tasks_repo.get_task(c, task_id)
         if found is None:
             raise _task_missing(task_id)
         return found
 
     async def tasks(self, *, state: TaskState | None = None, cluster: str | None = None) -> list[Task]:
-        async with self._transaction("listing tasks") as c:
+        async with self._transaction("listing tasks", write=False) as c:
             return await tasks_repo.list_tasks(c, state, cluster)
 
     async def update_task_state(
@@ -342,7 +349,7 @@ class Store:
             return abandoned
 
     async def task_runs(self, task_id: int, limit: int = 100) -> list[TaskRun]:
-        async with self._transaction(f"reading the runs of task {task_id}") as c:
+        async with self._transaction(f"reading the runs of task {task_id}", write=False) as c:
             return await tasks_repo.list_runs(c, task_id, limit)
 
     async def record_audit(self, event: AuditEvent) -> int:
@@ -350,11 +357,11 @@ class Store:
             return await audit_repo.record(c, event)
 
     async def audit_events(self, where: AuditFilter) -> list[AuditEvent]:
-        async with self._transaction("reading audit events") as c:
+        async with self._transaction("reading audit events", write=False) as c:
             return await audit_repo.query(c, where)
 
     async def notification_channels(self) -> list[Channel]:
-        async with self._transaction("reading notification channels") as c:
+        async with self._transaction("reading notification channels", write=False) as c:
             return await audit_repo.channels(c)
 
     async def save_notification_channel(
@@ -379,11 +386,11 @@ class Store:
     async def control_specs(
         self, *, cluster: str | None = None, namespace: str | None = None
     ) -> list[ControlSpec]:
-        async with self._transaction("reading the control table") as c:
+        async with self._transaction("reading the control table", write=False) as c:
             return await control_repo.read_specs(c, cluster, namespace)
 
     async def control_spec(self, ref: WorkloadRef) -> ControlSpec | None:
-        async with self._transaction(f"reading the control spec of {ref}") as c:
+        async with self._transaction(f"reading the control spec of {ref}", write=False) as c:
             found = await control_repo.get_spec(c, ref)
         return None if found is None else found[0]
 
@@ -427,11 +434,11 @@ class Store:
             return removed
 
     async def control_history(self, ref: WorkloadRef, limit: int = 100) -> list[SpecVersion]:
-        async with self._transaction(f"reading the control history of {ref}") as c:
+        async with self._transaction(f"reading the control history of {ref}", write=False) as c:
             return await control_repo.history(c, ref, limit)
 
     async def namespace_policies(self, *, cluster: str | None = None) -> list[NamespacePolicy]:
-        async with self._transaction("reading namespace policies") as c:
+        async with self._transaction("reading namespace policies", write=False) as c:
             return await control_repo.read_policies(c, cluster)
 
     async def save_namespace_policy(
@@ -457,12 +464,12 @@ class Store:
 
     async def control_revision(self) -> int:
         """The control table's revision: it grows with every change of specs or policies."""
-        async with self._transaction("reading the control table's revision") as c:
+        async with self._transaction("reading the control table's revision", write=False) as c:
             return await control_repo.revision(c)
 
     async def control_snapshot(self, cluster: str) -> ControlSnapshot:
         """Specs and policies of ``cluster`` with the revision they belong to, read in one transaction."""
-        async with self._transaction(f"reading the control table of cluster {cluster!r}") as c:
+        async with self._transaction(f"reading the control table of cluster {cluster!r}", write=False) as c:
             version = await control_repo.revision(c)
             specs = await control_repo.read_specs(c, cluster)
             policies = await control_repo.read_policies(c, cluster)
@@ -480,28 +487,28 @@ class Store:
         self, cluster: str | None = None, since: date | None = None, until: date | None = None
     ) -> list[NodeUsage]:
         """Stored daily node figures matching every given filter (days inclusive), by cluster, node and day."""
-        async with self._transaction("reading node usage history") as c:
+        async with self._transaction("reading node usage history", write=False) as c:
             return await read_nodes(c, NodeFilter(cluster, since, until))
 
     # --- authentication (revision 0006): users, API tokens, sessions; statements in auth_repo ----
 
     async def count_users(self) -> int:
-        async with self._transaction("counting users") as c:
+        async with self._transaction("counting users", write=False) as c:
             return await auth_repo.count_users(c)
 
     async def users(self) -> list[UserRecord]:
-        async with self._transaction("listing users") as c:
+        async with self._transaction("listing users", write=False) as c:
             return await auth_repo.users(c)
 
     async def user(self, user_id: int) -> UserRecord:
-        async with self._transaction(f"reading user {user_id}") as c:
+        async with self._transaction(f"reading user {user_id}", write=False) as c:
             found = await auth_repo.user_by_id(c, user_id)
         if found is None:
             raise NotFoundError(f"user {user_id} does not exist: list the users to see their ids")
         return found
 
     async def user_by_name(self, username: str) -> UserRecord | None:
-        async with self._transaction(f"reading user {username!r}") as c:
+        async with self._transaction(f"reading user {username!r}", write=False) as c:
             return await auth_repo.user_by_name(c, username)
 
     async def add_user(
@@ -565,11 +572,11 @@ class Store:
         return created
 
     async def api_tokens(self, *, user_id: int | None = None) -> list[TokenRecord]:
-        async with self._transaction("listing API tokens") as c:
+        async with self._transaction("listing API tokens", write=False) as c:
             return await auth_repo.tokens(c, user_id)
 
     async def api_token(self, token_id: int) -> TokenRecord:
-        async with self._transaction(f"reading API token {token_id}") as c:
+        async with self._transaction(f"reading API token {token_id}", write=False) as c:
             found = await auth_repo.token_by_id(c, token_id)
         if found is None:
             raise NotFoundError(f"API token {token_id} does not exist: list the tokens to see their ids")
@@ -606,7 +613,7 @@ class Store:
     # --- settings and sign-in (revision 0007): statements in signin_repo ---------------------------
 
     async def price_overrides(self) -> list[PriceOverride]:
-        async with self._transaction("reading price overrides") as c:
+        async with self._transaction("reading price overrides", write=False) as c:
             return await signin_repo.price_overrides(c)
 
     async def save_price(self, price: PriceOverride, *, audit: AuditEvent | None = None) -> None:
@@ -623,7 +630,7 @@ class Store:
             return removed
 
     async def login_failures(self, key: str, *, since: datetime) -> list[datetime]:
-        async with self._transaction("reading failed logins") as c:
+        async with self._transaction("reading failed logins", write=False) as c:
             return await signin_repo.recent_failures(c, key, since)
 
     async def add_login_failure(self, key: str, *, at: datetime) -> None:
@@ -682,7 +689,7 @@ class Store:
     # These implement kubecap.predict.ports.PolicyStore; the statements are in predict_repo.
 
     async def predict_policies(self, *, cluster: str | None = None) -> list[PredictRecord]:
-        async with self._transaction("reading the predictive-replicas policies") as c:
+        async with self._transaction("reading the predictive-replicas policies", write=False) as c:
             return await predict_repo.read(c, cluster)
 
     async def save_predict_policy(
