@@ -405,6 +405,10 @@ class BackgroundSettings(_Strict):
         default_factory=lambda: LoopSettings(interval_seconds=30.0),
         description="every replica: recompute the API's cached summaries when the store has moved",
     )
+    predict: LoopSettings = Field(
+        default_factory=lambda: LoopSettings(interval_seconds=300.0),
+        description="on the leader: a round of predictive replicas (docs/predict.md) for the workloads that opted in",
+    )
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
 
 

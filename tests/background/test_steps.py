@@ -129,3 +129,17 @@ def test_collection_runs_on_the_leader_and_summaries_on_every_replica() -> None:
     loops = plan.loops(BackgroundSettings(), plan.Parts(collection=step, refresh_summaries=nothing))
     assert [(loop.name, loop.leader_only) for loop in loops] == [("collection", True), ("summaries", False)]
     assert [s.name for s in loops[0].steps] == ["collect", "recommend", "refresh-summaries"]
+
+
+def test_predictive_replicas_run_on_the_leader_when_a_cluster_api_is_there() -> None:
+    rounds: list[int] = []
+
+    async def predict_round() -> None:
+        rounds.append(1)
+
+    assert plan.loops(BackgroundSettings(), plan.Parts()) == []
+    (loop,) = plan.loops(BackgroundSettings(), plan.Parts(predict_round=predict_round))
+    assert (loop.name, loop.leader_only, loop.interval_s) == ("predict", True, 300.0)
+    assert [s.name for s in loop.steps] == ["predict-round"]
+    off = BackgroundSettings.model_validate({"predict": {"enabled": False}})
+    assert plan.loops(off, plan.Parts(predict_round=predict_round)) == []

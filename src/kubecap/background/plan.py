@@ -28,6 +28,7 @@ class Parts:
     taints: Mapping[str, Rounds] = field(default_factory=dict)
     node_loads: Mapping[str, Refreshable] = field(default_factory=dict)
     refresh_summaries: Callable[[], Awaitable[Any]] | None = None
+    predict_round: Callable[[], Awaitable[Any]] | None = None
 
 
 def loops(settings: BackgroundSettings, parts: Parts) -> list[Loop]:
@@ -40,6 +41,7 @@ def loops(settings: BackgroundSettings, parts: Parts) -> list[Loop]:
         _loop("tasks", s.tasks, [Step("run-due-tasks", parts.run_tasks)] if parts.run_tasks else None, leader=True),
         _loop("taints", s.taints, [Step("taint-round", lambda: each(parts.taints))] if parts.taints else None, leader=True),
         _loop("node-load", s.node_load, [Step("refresh", lambda: refresh_all(parts.node_loads))] if parts.node_loads else None),
+        _loop("predict", s.predict, [Step("predict-round", parts.predict_round)] if parts.predict_round else None, leader=True),
         # Every replica: followers learn of the leader's collections here (a fingerprint read when nothing moved).
         _loop("summaries", s.summaries, [Step("refresh", parts.refresh_summaries)] if parts.refresh_summaries else None),
     ]  # fmt: skip

@@ -172,6 +172,9 @@ async def background(
             taints=taints,
             node_loads={name: node_loads[name] for name in node_loads if config.node_load.enabled},
             refresh_summaries=refresh,
+            predict_round=(lambda: wiring.predict_round(settings, store, adapters, clock=clock))
+            if adapters
+            else None,
         )
         if attach is not None:
             attach(adapters, {name: cache.refresh for name, cache in node_loads.items()}, runner)
