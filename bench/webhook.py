@@ -14,7 +14,9 @@ Lua script for the POST body, on its own thread and core. Each server gets: 500/
 1,000/s for --duration seconds (wrk paces each connection with ``delay()``; the achieved
 rate is reported), then a saturating run for --max-duration seconds whose throughput
 without errors is the maximum sustained rate. Reported: p50/p99 latency, throughput,
-errors, peak RSS, and the server's CPU time per review (the cost, compared with the floor).
+errors, audit events the webhook lost (its queue full: read from its /metrics), peak RSS,
+the server's CPU time per review (the cost, compared with the floor) and the machine's load
+average (other work on the machine inflates CPU times and latencies).
 
     python bench/webhook.py [--duration 60] [--max-duration 20] [--rates 500,1000]
 
@@ -29,10 +31,12 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -175,6 +179,7 @@ class Server:
 
     def __init__(self, command: list[str], marker: str, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        self.has_metrics = marker.startswith("kubecap")
         assert self.process.stderr is not None
         self.url = ""
         for _ in range(500):
@@ -240,6 +245,24 @@ def run_wrk(
     return result
 
 
+def audit_dropped(server: Server) -> int | None:
+    """kubecap_webhook_audit_dropped_total from the server's /metrics (None for the floor, which has none)."""
+    if not server.has_metrics:
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # loopback, our own throwaway certificate
+    try:
+        with urllib.request.urlopen(server.url + "/metrics", context=context, timeout=5) as answer:
+            text = answer.read().decode()
+    except (OSError, ValueError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("kubecap_webhook_audit_dropped_total "):
+            return int(float(line.split()[1]))
+    return None
+
+
 def measure(
     server: Server, wrk: str, script: Path, body_file: Path, rate: int | None, seconds: int
 ) -> dict[str, Any]:
@@ -249,11 +272,16 @@ def measure(
         # Each connection sends one review every `delay_ms` (plus the answer's latency).
         connections = max(1, rate // 20)
         delay_ms = round(connections * 1000 / rate)
+    dropped_before = audit_dropped(server)
     cpu_before = server.cpu_seconds()
     result = run_wrk(
         wrk, server.url, script, body_file, connections=connections, delay_ms=delay_ms, seconds=seconds
     )
     cpu = server.cpu_seconds() - cpu_before
+    dropped_after = audit_dropped(server)
+    # Audit events the webhook could not write (queue full): every mutation must be audited, so
+    # these count as errors of the webhook even though the apiserver got its answers.
+    dropped = None if dropped_before is None or dropped_after is None else dropped_after - dropped_before
     requests = result["requests"]
     errors = result["socket_errors"] + result["non_2xx"] + result["timeouts"]
     return {
@@ -266,7 +294,9 @@ def measure(
         "p99_ms": round(result["p99_us"] / 1000, 3),
         "max_ms": round(result["max_us"] / 1000, 3),
         "errors": errors,
+        "audit_dropped": dropped,
         "cpu_ms_per_review": round(cpu * 1000 / requests, 4) if requests else None,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -347,14 +377,16 @@ def main() -> None:
         for h, f in zip([*hook["runs"], hook["max"]], [*floor["runs"], floor["max"]], strict=True)
     ]
     print(
-        f"{'server':<8} {'load':>10} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu ms/review':>14}"
+        f"{'server':<8} {'load':>10} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'audit lost':>10} {'cpu ms/review':>14} {'loadavg':>8}"
     )
     for name in ("webhook", "floor"):
         for run in [*results[name]["runs"], results[name]["max"]]:
             load = f"{run['target_rate']}/s" if run["target_rate"] else "max"
             print(
                 f"{name:<8} {load:>10} {run['throughput']:>11.1f} {run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} "
-                f"{run['errors']:>7} {run['cpu_ms_per_review'] or 0:>14.4f}"
+                f"{run['errors']:>7} {'-' if run['audit_dropped'] is None else run['audit_dropped']:>10} "
+                f"{run['cpu_ms_per_review'] or 0:>14.4f} {run['load_average_1m']:>8.2f}"
             )
         print(
             f"{name:<8} peak RSS {results[name]['peak_rss_mib']} MiB, max sustained {results[name]['max_sustained_rate']}/s"
@@ -371,6 +403,7 @@ def main() -> None:
         "cost_ratio": cost,
         "p99_ms_at_1000": next((r["p99_ms"] for r in hook["runs"] if r["target_rate"] == 1000), None),
         "errors": sum(r["errors"] for r in [*hook["runs"], hook["max"]]),
+        "audit_dropped": sum(r["audit_dropped"] or 0 for r in [*hook["runs"], hook["max"]]),
         "wrk": subprocess.run([wrk, "--version"], capture_output=True, text=True)
         .stdout.split("\n")[0]
         .strip(),
