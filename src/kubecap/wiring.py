@@ -257,7 +257,7 @@ def api_context(settings: Settings, store: store_module.Store) -> ApiContext:
     """The services the API's routers and the UI's pages share, over one open store."""
     from kubecap.api.context import ApiContext
 
-    return ApiContext.build(settings, store)
+    return ApiContext.build(settings, store, ops_control=ops_control_table(store))
 
 
 def api_app(ctx: ApiContext, *, ui: bool = True) -> FastAPI:

@@ -339,3 +339,28 @@ def test_a_user_cannot_revoke_someone_else_s_token(server: Server, tokens: dict[
         assert created.json()["expires_at"] is not None
         problem(c.delete(f"/api/tokens/{token_id}", headers=auth(tokens["viewer"])), 404)
         assert c.delete(f"/api/tokens/{token_id}", headers=auth(tokens["admin"])).status_code == 204
+
+
+def test_a_scale_of_a_workload_whose_hpa_owns_its_replicas_is_refused_when_submitted(
+    server: Server, tokens: dict[str, str]
+) -> None:
+    op = auth(tokens["operator"])
+    with server.client() as c:
+        items = c.get("/api/workloads", params={"limit": 3}, headers=op).json()["items"]
+        workload_id = items[-1]["id"]  # not the first: other tests approve that one
+        assert c.put(f"/api/control/specs/{workload_id}", json={"mode": "hpa"}, headers=op).status_code == 200
+        body = problem(
+            c.post(
+                "/api/tasks",
+                json={
+                    "operation": "scale",
+                    "workload_id": workload_id,
+                    "replicas": 3,
+                    "at": "2099-01-01 03:00",
+                },
+                headers=op,
+            ),
+            422,
+        )
+        assert "replicas mode hpa" in body["detail"]
+        assert c.delete(f"/api/control/specs/{workload_id}", headers=op).status_code in (200, 204)

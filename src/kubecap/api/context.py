@@ -13,6 +13,7 @@ from kubecap.api.cache import SummaryCache
 from kubecap.api.live import Live
 from kubecap.config import Settings
 from kubecap.control.service import ControlService
+from kubecap.ops.ports import ControlTable
 from kubecap.ops.service import TaskService
 from kubecap.store import Store
 
@@ -35,12 +36,21 @@ class ApiContext:
     live: Live = field(default_factory=Live)
 
     @classmethod
-    def build(cls, settings: Settings, store: Store, clock: Callable[[], datetime] = utc_now) -> ApiContext:
+    def build(
+        cls,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        ops_control: ControlTable | None = None,
+    ) -> ApiContext:
+        """``ops_control``: the control table as operations see it, so that tasks on managed
+        workloads are checked against it when submitted (HPA-owned replicas are refused)."""
         return cls(
             settings=settings,
             store=store,
             auth=AuthService(store, settings.api, clock),
-            tasks=TaskService(store, clock=clock),
+            tasks=TaskService(store, clock=clock, control=ops_control),
             control=ControlService(store, clock=clock),
             clock=clock,
         )
