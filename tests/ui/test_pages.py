@@ -16,6 +16,7 @@ from nicegui.storage import Storage
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
 
+from kubecap.api import queries
 from kubecap.api.auth import Role
 from kubecap.api.context import ApiContext
 from kubecap.config import OidcSettings, Settings
@@ -83,6 +84,14 @@ async def test_every_page_opens(user: User, ctx: ApiContext) -> None:
     ):
         await user.open(path)
         await user.should_see(text)
+
+
+async def test_a_workload_page_shows_its_cost_at_the_prices_in_force(user: User, ctx: ApiContext) -> None:
+    await log_in(user, ctx, Role.VIEWER)
+    first = (await queries.summaries(ctx, None))[0]
+    detail = await queries.workload(ctx, first.ref)
+    await user.open(f"/workloads/{first.ref}")
+    await user.should_see(f"Cost ${detail['cost']['monthly_usd']:,.2f} per month")
 
 
 async def test_a_viewer_cannot_schedule_a_task(user: User, ctx: ApiContext) -> None:

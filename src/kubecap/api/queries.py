@@ -8,8 +8,15 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 
 from kubecap.api import cache, views
+from kubecap.api.cache import Summaries
 from kubecap.api.context import ApiContext
+from kubecap.api.settings_service import SettingsService
+from kubecap.cost import Level
+from kubecap.cost.prices import Prices
+from kubecap.cost.service import build_report
 from kubecap.domain.recommendation import Recommendation
+from kubecap.domain.usage import UsageProfile
+from kubecap.domain.window import DAY
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError, NotFoundError
 
@@ -24,19 +31,29 @@ async def clusters(ctx: ApiContext) -> list[str]:
     return sorted(set(stored) | set(configured))
 
 
+async def prices_in_force(ctx: ApiContext) -> Prices:
+    """The settings file's prices with the overrides saved in Settings on top."""
+    return await SettingsService(ctx.store, ctx.settings, ctx.clock).prices()
+
+
+async def cached(ctx: ApiContext, cluster: str | None) -> Summaries:
+    """The summaries of ``cluster`` (or of all), cached until the store's state or the prices move."""
+    return await ctx.summaries.get(ctx.store, cluster, await prices_in_force(ctx))
+
+
 async def summaries(ctx: ApiContext, cluster: str | None) -> list[views.WorkloadSummary]:
-    """Every workload's summary over the last SUMMARY_DAYS (cached until the store's state moves)."""
-    return (await ctx.summaries.get(ctx.store, cluster)).workloads
+    """Every workload's summary over the last SUMMARY_DAYS."""
+    return (await cached(ctx, cluster)).workloads
 
 
 async def summary_rows(ctx: ApiContext, cluster: str | None) -> list[dict[str, Any]]:
     """The summaries as the API's dicts (cached with them; callers must not change them)."""
-    return (await ctx.summaries.get(ctx.store, cluster)).rows
+    return (await cached(ctx, cluster)).rows
 
 
 async def overview(ctx: ApiContext, cluster: str | None) -> dict[str, Any]:
     """The overview (views.overview) of ``cluster`` or of every cluster, cached with the summaries."""
-    return (await ctx.summaries.get(ctx.store, cluster)).overview
+    return (await cached(ctx, cluster)).overview
 
 
 def parse_kind(kind: str) -> WorkloadKind:
@@ -70,11 +87,28 @@ async def workload(ctx: ApiContext, ref: WorkloadRef, days: int = TREND_DAYS) ->
         if r.ref.workload == ref
     ]
     default = [r for r in recs if r.strategy == DEFAULT_STRATEGY]
+    prices = await prices_in_force(ctx)
     summary = views.summarise(mine, default)[0]
+    views.priced([summary], prices)
     return {
         "workload": summary.to_dict(),
+        "cost": _cost(mine, prices),
         "series": views.series(mine, ref),
         "recommendations": [recommendation_dict(r) for r in recs],
+    }
+
+
+def _cost(profiles: list[UsageProfile], prices: Prices) -> dict[str, Any] | None:
+    """What the workload costs (OpenCost: max(request, usage) × price) over its whole days, per month."""
+    whole_days = [p for p in profiles if p.window == DAY]
+    if not whole_days:
+        return None
+    (line,) = build_report(whole_days, [], prices, Level.WORKLOAD).lines
+    return {
+        "days": line.days,
+        "cpu_usd": round(line.cpu_usd, 2),
+        "memory_usd": round(line.memory_usd, 2),
+        "monthly_usd": round(line.monthly_usd, 2),
     }
 
 

@@ -16,7 +16,6 @@ from kubecap.api import queries
 from kubecap.api.context import ApiContext, context
 from kubecap.api.listing import page
 from kubecap.api.security import Viewer
-from kubecap.api.settings_service import SettingsService
 from kubecap.cost import Level, Price, Prices
 from kubecap.cost.service import CostReport, build_report, idle_by_node, read_history, savings
 from kubecap.domain.labels import LabelSelector, SelectorError
@@ -34,7 +33,7 @@ Selector = Query(None, description="workloads whose live labels match, as kubect
 
 async def prices(ctx: ApiContext, cpu_price: float | None, memory_price: float | None) -> Prices:
     """The prices in force, the default replaced by the query's (checked: one sentence, 422)."""
-    base = await SettingsService(ctx.store, ctx.settings, ctx.clock).prices()
+    base = await queries.prices_in_force(ctx)
     if cpu_price is None and memory_price is None:
         return base
     default = Price(

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from kubecap.cost.prices import Price, Prices
 from kubecap.domain.node import NodeUsage
 from kubecap.domain.recommendation import GIB, MONTH_HOURS, Recommendation
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DAY
 from kubecap.domain.workload import WorkloadRef
-
-# OpenCost's defaults (DESIGN §5): USD per core-hour and per GiB-hour.
-CPU_PRICE = 0.031611
-MEM_PRICE = 0.004237
 
 
 def workload_id(ref: WorkloadRef) -> str:
@@ -42,6 +39,7 @@ class WorkloadSummary:
     risk_cpu: float | None = None
     recommended_cpu: float | None = None
     recommended_mem: float | None = None
+    price: Price = field(default_factory=Price)  # the cluster's price in force (``priced``)
 
     @property
     def cpu_waste(self) -> float:
@@ -53,7 +51,11 @@ class WorkloadSummary:
 
     @property
     def waste_usd(self) -> float:
-        return monthly_cost(self.cpu_waste, self.mem_waste)
+        return monthly_cost(self.cpu_waste, self.mem_waste, self.price)
+
+    @property
+    def requested_usd(self) -> float:
+        return monthly_cost(self.cpu_request * self.replicas, self.mem_request * self.replicas, self.price)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,8 +81,14 @@ class WorkloadSummary:
         }
 
 
-def monthly_cost(cores: float, mem_bytes: float) -> float:
-    return (cores * CPU_PRICE + mem_bytes / GIB * MEM_PRICE) * MONTH_HOURS
+def monthly_cost(cores: float, mem_bytes: float, price: Price) -> float:
+    return (cores * price.cpu + mem_bytes / GIB * price.memory) * MONTH_HOURS
+
+
+def priced(summaries: Iterable[WorkloadSummary], prices: Prices) -> None:
+    """Price each summary at its cluster's price in force (settings file and saved overrides)."""
+    for s in summaries:
+        s.price = prices.for_cluster(s.ref.cluster)
 
 
 def summarise(
@@ -188,7 +196,7 @@ def overview(
         "cpu": {"requested": requested[0], "used": used[0], "allocatable": allocatable[0]},
         "memory": {"requested": requested[1], "used": used[1], "allocatable": allocatable[1]},
         "workloads": len(summaries),
-        "cost_per_month_usd": round(monthly_cost(*requested), 2),
+        "cost_per_month_usd": round(sum(s.requested_usd for s in summaries), 2),
         "waste_per_month_usd": round(sum(s.waste_usd for s in summaries), 2),
         "savings_per_month_usd": round(sum(s.savings_usd or 0.0 for s in summaries), 2),
         "top_namespaces_by_waste": ns_rows(0),

@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from kubecap import wiring
+from kubecap.api import queries
 from kubecap.cli.common import ConfigOption, DatabaseOption, err, run
 from kubecap.cli.loops import background
 from kubecap.cluster.port import ClusterPort
@@ -105,7 +106,7 @@ async def serve(
                 async def refresh() -> None:
                     # Summaries computed right after a collection: no request pays for them.
                     for cluster in [None, *await store.clusters()]:
-                        await ctx.summaries.get(store, cluster)
+                        await queries.cached(ctx, cluster)
 
                 app.state.background = await stack.enter_async_context(
                     background(

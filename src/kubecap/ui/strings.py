@@ -33,6 +33,7 @@ EN: dict[str, str] = {
     "no_data": "No usage collected yet: run `kubecap collect`.",
     "peak_usage": "Peak-window usage (P95) against requests and limits",
     "day_usage": "Whole-day usage (P95) against requests and limits",
+    "workload_cost": "Cost ${monthly:,.2f} per month (max(request, usage) × price over {days} whole days) · waste at peak ${waste:,.2f} per month",
     "recommendations": "Recommendations",
     "approve": "Approve into the control table",
     "approved": "Approved",

@@ -158,6 +158,12 @@ def register(ctx: ApiContext) -> None:
                 f"{w['kind']} · {t('replicas')} {w['replicas']} · CPU request {w['cpu_request']:.3f} · "
                 f"peak {w['cpu_peak']:.3f} · memory request {w['mem_request'] / GIB:.2f} GiB"
             )
+            if (cost := detail["cost"]) is not None:
+                ui.label(
+                    t("workload_cost").format(
+                        monthly=cost["monthly_usd"], days=cost["days"], waste=w["waste_usd"]
+                    )
+                ).props('data-testid="workload-cost"')
             for container in w["containers"]:
                 ui.label(container).classes("text-lg font-bold")
                 for is_day, title in ((False, "peak_usage"), (True, "day_usage")):
