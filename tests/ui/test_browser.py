@@ -42,7 +42,7 @@ FLAGS = (
     "--disable-dev-shm-usage",
     "--window-size=1400,1000",
 )
-PAGES = ("overview", "workloads", "control", "operations", "nodes", "audit", "settings")
+PAGES = ("overview", "workloads", "cost", "control", "operations", "nodes", "audit", "settings")
 
 _MISSING = not (Path(CHROMIUM).exists() and Path(DRIVER).exists())
 # A developer without root may skip the browser tests (scripts/check says so); CI never does:
