@@ -64,8 +64,9 @@ def register(ctx: ApiContext) -> None:
             with ui.row().classes("gap-8"):
                 total = sum(line.usd for line in r.lines)
                 monthly = sum(line.monthly_usd for line in r.lines)
+                seen = max((line.days for line in r.lines), default=0)  # a younger history covers fewer days
                 for key, value in (
-                    ("cost_period", t("cost_period_value", usd=_money(total), days=days)),
+                    ("cost_period", t("cost_period_value", usd=_money(total), days=seen)),
                     ("cost_month", _money(monthly)),
                     ("cost_idle", _money(r.idle_monthly_usd)),
                     (
