@@ -41,15 +41,30 @@ def replicas_of(text: str) -> int | None:
     return value
 
 
+def _quantities(values: dict[str, Any] | None) -> str:
+    return " ".join(f"{name} {value}" for name, value in sorted((values or {}).items()) if value is not None)
+
+
+def _container_text(c: dict[str, Any]) -> str:
+    """``web: requests cpu 250m memory 512Mi, limits memory 1Gi``: what the webhook sets, no dict syntax."""
+    parts = [
+        f"{label} {text}"
+        for label, text in (
+            ("requests", _quantities(c.get("requests"))),
+            ("limits", _quantities(c.get("limits"))),
+        )
+        if text
+    ]
+    return f"{c['container']}: {', '.join(parts) or 'no values'}"
+
+
 def spec_rows(specs: list[Any]) -> list[dict[str, Any]]:
     return [
         {
             "workload": str(s.ref),
             "replicas_mode": s.values()["replicas_mode"],
             "replicas": s.replicas,
-            "containers": ", ".join(
-                f"{c['container']}: {c.get('requests')} / {c.get('limits')}" for c in s.values()["containers"]
-            ),
+            "containers": "; ".join(_container_text(c) for c in s.values()["containers"]),
             "source": s.source,
         }
         for s in specs
