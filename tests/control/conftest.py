@@ -3,11 +3,14 @@ files from the webhook's own CA, and the webhook served over HTTPS on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +134,37 @@ async def serve_webhook(
         url = f"https://127.0.0.1:{server.port}"
         async with httpx.AsyncClient(verify=tls_files.client_context(), timeout=10) as client:
             yield Running(url, client, webhook, recorder, tls)
+
+
+@dataclass
+class Endpoint:
+    url: str = ""
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    """A notification target (apprise's json://) on 127.0.0.1 that answers ``status``."""
+    found = Endpoint()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            found.received.append(json.loads(raw or b"{}"))
+            self.send_response(found.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    found.url = f"json://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield found
+    finally:
+        server.shutdown()
+        server.server_close()

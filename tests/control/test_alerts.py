@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,7 +19,7 @@ from kubecap.ops.notify import Delivery, Notifier
 from kubecap.store import Store
 from kubecap.testing.admission import body, review, workload
 from tests.control.builders import CLUSTER, NOW, policy, spec
-from tests.control.conftest import TlsFiles, serve_webhook
+from tests.control.conftest import Endpoint, TlsFiles, serve_webhook
 
 
 def event(action: str, name: str = "web", seconds: float = 0, message: str = "") -> AuditEvent:
@@ -86,40 +83,6 @@ def test_the_message_names_the_workload_and_how_many_were_held_back() -> None:
     registered = notification(EventKind.UNMANAGED_WORKLOAD, event("control.register", "jobs"), 1, 300)
     assert registered.title == "unmanaged workload registered: Deployment shop/jobs"
     assert "more since" not in registered.body
-
-
-@dataclass
-class Endpoint:
-    url: str = ""
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    """A notification target (apprise's json://) on 127.0.0.1 that answers ``status``."""
-    found = Endpoint()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            found.received.append(json.loads(raw or b"{}"))
-            self.send_response(found.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    found.url = f"json://127.0.0.1:{server.server_address[1]}/hook"
-    try:
-        yield found
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from lightkube import codecs
 from kubecap.control.certs import make_ca, make_serving
 from kubecap.testing.admission import body, review, workload
 from kubecap.testing.apiserver import FakeApiServer
+from tests.control.conftest import Endpoint
 
 Kubecap = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -192,8 +195,9 @@ def test_manifests_are_valid_kubernetes_yaml(kubecap: Kubecap, mode: str) -> Non
         assert "private keys" in printed.stderr
 
 
-def test_webhook_serve_answers_reviews_over_https(kubecap: Kubecap, tmp_path: Path) -> None:
-    assert kubecap("control", "set", "web", "-n", "shop", "--replicas", "2").returncode == 0
+@contextmanager
+def serving(tmp_path: Path, *extra: str) -> Iterator[tuple[str, httpx.Client]]:
+    """``kubecap webhook serve`` on 127.0.0.1 over the test's store, with a client trusting its CA."""
     now = datetime.now(UTC)
     ca = make_ca("cli-test", now, 2)
     serving = make_serving(ca, ["127.0.0.1"], now, 2)
@@ -219,6 +223,7 @@ def test_webhook_serve_answers_reviews_over_https(kubecap: Kubecap, tmp_path: Pa
             f"sqlite:///{tmp_path / 'k.db'}",
             "--cluster",
             "prod",
+            *extra,
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -239,13 +244,46 @@ def test_webhook_serve_answers_reviews_over_https(kubecap: Kubecap, tmp_path: Pa
             for _ in range(100):
                 if client.get(url + "/readyz").status_code == 200:
                     break
-            obj = workload(replicas=5)
-            answer = client.post(url + "/mutate?timeout=10s", content=body(review(obj))).json()["response"]
-            assert answer["allowed"] is True and answer["patchType"] == "JSONPatch"
-            assert "kubecap set replicas 5 -> 2" in answer["warnings"][0]
+            yield url, client
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         if process.stderr is not None:
             process.stderr.close()
     assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def test_webhook_serve_answers_reviews_over_https(kubecap: Kubecap, tmp_path: Path) -> None:
+    assert kubecap("control", "set", "web", "-n", "shop", "--replicas", "2").returncode == 0
+    with serving(tmp_path) as (url, client):
+        obj = workload(replicas=5)
+        answer = client.post(url + "/mutate?timeout=10s", content=body(review(obj))).json()["response"]
+        assert answer["allowed"] is True and answer["patchType"] == "JSONPatch"
+        assert "kubecap set replicas 5 -> 2" in answer["warnings"][0]
+
+
+def test_webhook_serve_notifies_a_rejection_through_the_configured_channel(
+    kubecap: Kubecap, tmp_path: Path, endpoint: Endpoint
+) -> None:
+    assert kubecap("control", "policy", "shop", "--unmanaged", "reject").returncode == 0
+    config = tmp_path / "k.yaml"
+    config.write_text(
+        "notifications:\n  attempts: 1\n  channels:\n"
+        f"    - {{name: platform, urls: ['{endpoint.url}'], events: [webhook_rejection]}}\n"
+    )
+    with serving(tmp_path, "--config", str(config)) as (url, client):
+        for _ in range(3):
+            answer = client.post(url + "/mutate", content=body(review(workload("other")))).json()["response"]
+            assert answer["allowed"] is False
+        for _ in range(400):  # the recorder's linger, then the notifications' flush
+            if endpoint.received:
+                break
+            time.sleep(0.025)
+    assert [m["title"] for m in endpoint.received] == [
+        "[kubecap/prod] webhook rejected Deployment shop/other"
+    ]
+    assert "kubecap control set deployment/other -n shop" in endpoint.received[0]["message"]
+    audit = kubecap("audit", "--action", "notify", "--format", "json", cluster=False)
+    assert audit.returncode == 0, audit.stderr
+    [delivery] = json.loads(audit.stdout)
+    assert delivery["result"] == "ok" and delivery["target"] == "channel platform"

@@ -144,9 +144,9 @@ def serve_command(
 ) -> None:
     """Serve the admission webhook over HTTPS (/mutate, /healthz, /readyz, /metrics) until stopped.
 
-    Rejections and auto-registrations are notified through the notification channels
-    (events webhook_rejection, unmanaged_workload), at most once per workload per
-    webhook.notify_every_seconds.
+    Rejections and registrations are notified (webhook_rejection, unmanaged_workload channels).
+
+    At most one notification per workload per webhook.notify_every_seconds (300).
     """
     overrides: dict[str, Any] = {
         k: v
