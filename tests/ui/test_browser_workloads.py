@@ -41,7 +41,7 @@ def test_search_and_sort_go_through_the_server(demo: Server, browser: WebDriver)
     wait(browser, '[data-testid="cost_month"]')
     browser.get(demo.url + "workloads")
     first = rows_become(browser, lambda seen: len(seen) > 3)
-    click(browser, 'th:nth-child(3)')  # Name: ascending
+    click(browser, "th:nth-child(3)")  # Name: ascending
     ordered = rows_become(browser, lambda seen: seen == sorted(seen) and seen != first)
     assert ordered == sorted(ordered)
     field(browser, "search").send_keys("frontend")
