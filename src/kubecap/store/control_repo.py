@@ -8,9 +8,10 @@ to read the change with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +28,6 @@ from kubecap.domain.control import (
 )
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.store.schema import (
-    AuditEventRow,
     ControlRevisionRow,
     ControlSpecRow,
     ControlSpecVersionRow,
@@ -268,23 +268,50 @@ async def remove_policy(connection: AsyncConnection, cluster: str, namespace: st
 
 
 async def record_audits(connection: AsyncConnection, events: Sequence[AuditEvent]) -> None:
-    """Many audit events in one multi-row insert (the webhook's batches; audit_repo.record does one)."""
+    """Many audit events in one executemany (the webhook's batches; audit_repo.record does one).
+
+    The webhook writes a row per mutation, a thousand a second under load, so this skips the
+    ORM's per-row bind processing (about two thirds of the webhook's audit cost) and hands the
+    driver ready values: the same text SQLAlchemy would store on SQLite (its DATETIME format,
+    JSON ``null`` for None), an aware datetime on PostgreSQL; JSON by orjson (compact, not
+    stdlib's spacing: the same values read back). tests/store/test_audit_batch.py holds both
+    paths to reading back identical events.
+    """
     if not events:
         return
-    rows = [
-        {
-            "at": e.at,
-            "actor": e.actor,
-            "action": e.action,
-            "cluster": e.cluster,
-            "target": e.target,
-            "result": e.result.value,
-            "before": e.before,
-            "after": e.after,
-            "request_id": e.request_id,
-            "message": e.message,
-        }
-        for e in events
-    ]
+    sqlite = connection.dialect.name == "sqlite"
+    rows = [_audit_row(e, sqlite) for e in events]
+    statement = _AUDIT_INSERT_SQLITE if sqlite else _AUDIT_INSERT_POSTGRESQL
     for chunk in chunks(rows, 500):
-        await connection.execute(insert(connection, AuditEventRow), list(chunk))
+        await connection.exec_driver_sql(statement, list(chunk))
+
+
+# Literal statements, columns as SQLAlchemy quotes them (SQLite knows BEFORE and AFTER as keywords).
+_AUDIT_INSERT_SQLITE = (
+    'INSERT INTO audit_events (at, actor, action, cluster, target, result, "before", "after", request_id, '
+    "message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_AUDIT_INSERT_POSTGRESQL = (
+    'INSERT INTO audit_events (at, actor, action, cluster, target, result, "before", "after", request_id, '
+    "message) VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS JSON), CAST(%s AS JSON), %s, %s)"
+)
+
+
+def _audit_row(event: AuditEvent, sqlite: bool) -> tuple[Any, ...]:
+    at = event.at
+    if at.tzinfo is None:  # as UtcDateTime refuses it
+        raise ValueError(f"naive datetime {at.isoformat()} given to the store: pass an aware datetime")
+    at = at.astimezone(UTC)
+    return (
+        # SQLAlchemy's SQLite DATETIME text, always with microseconds: rows sort and filter as text.
+        at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at,
+        event.actor,
+        event.action,
+        event.cluster,
+        event.target,
+        event.result.value,
+        orjson.dumps(event.before).decode(),
+        orjson.dumps(event.after).decode(),
+        event.request_id,
+        event.message,
+    )
