@@ -122,7 +122,7 @@ async def test_a_batch_reads_back_as_the_orm_would_have_written_it(database_url:
         assert await store.record_audits(events) == 3
         assert raw_rows(sync_url) == expected
         read = await store.audit_events(AuditFilter(since=T0 - timedelta(days=1)))
-    # The reader sees the events as given (newest first), timestamps in UTC.
+    # The reader sees the events as given, timestamps in UTC.
     assert sorted((e.at, e.action) for e in read) == sorted((e.at.astimezone(UTC), e.action) for e in events)
     by_action = {e.action: e for e in read}
     for given in events:
@@ -146,3 +146,23 @@ async def test_a_naive_timestamp_is_refused_as_the_orm_refuses_it(database_url: 
         with pytest.raises(Exception, match="naive datetime"):
             await store.record_audits([naive])
         assert await store.audit_events(AuditFilter()) == []
+
+
+async def test_a_batch_longer_than_one_statement_is_written_whole_and_in_order(database_url: str) -> None:
+    events = [
+        AuditEvent(
+            at=T0 + timedelta(seconds=i),
+            actor="kubecap-webhook",
+            action="webhook.mutate",
+            target=f"prod/shop/Deployment/web-{i}",
+            result=AuditResult.OK,
+            after={"replicas": i},
+            request_id=f"uid-{i}",
+        )
+        for i in range(250)  # SQLite: three statements of at most 99 rows
+    ]
+    async with await Store.open(database_url) as store:
+        assert await store.record_audits(events) == 250
+        read = await store.audit_events(AuditFilter(limit=1000))
+    assert [e.id for e in read] == sorted(e.id for e in read)  # written in order
+    assert [(e.request_id, e.after, e.at) for e in read] == [(e.request_id, e.after, e.at) for e in events]
