@@ -3,6 +3,7 @@ losses counted every time but logged at most once per interval."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -99,3 +100,40 @@ async def test_a_failing_store_loses_the_batch_counted_and_the_writer_goes_on() 
     recorder.submit(Later(99))
     await recorder.drain()
     assert recorder.written == 1
+
+
+class SlowWriter(Writer):
+    """A writer whose first batch waits until released (a transaction in flight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def record_audits(self, events: Sequence[AuditEvent]) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            await self.release.wait()
+        return await super().record_audits(events)
+
+
+async def test_drain_waits_for_the_batch_the_writer_has_in_flight() -> None:
+    writer = SlowWriter()
+    recorder = Recorder(writer, linger_s=0)
+    running = asyncio.create_task(recorder.run())
+    try:
+        recorder.submit(Later(0))
+        await asyncio.wait_for(writer.entered.wait(), 5)
+        recorder.submit(Later(1))
+        drained = asyncio.create_task(recorder.drain())
+        await asyncio.sleep(0)
+        assert not drained.done()  # the first batch is still being written
+        writer.release.set()
+        await asyncio.wait_for(drained, 5)
+        # Once drain() returns, everything submitted before it is in the store.
+        assert [e.target for b in writer.batches for e in b] == ["t0", "t1"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

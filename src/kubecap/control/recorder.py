@@ -65,6 +65,8 @@ class Recorder:
         self._max_batch = max(batch, max_batch)
         self._linger = linger_s
         self._pending: list[Item] = []
+        # Held while a batch is taken and written: drain() waits for the one run() is writing.
+        self._writing = asyncio.Lock()
         self._on_drop = on_drop
         self.written = 0
         self.dropped = 0
@@ -141,9 +143,10 @@ class Recorder:
         return items
 
     async def drain(self) -> None:
-        """Write everything waiting now (at shutdown, and in tests)."""
-        while items := self._take():
-            await self._write(items)
+        """Write everything waiting now, after the batch being written if any (at shutdown, and in tests)."""
+        async with self._writing:
+            while items := self._take():
+                await self._write(items)
 
     async def run(self) -> None:
         """Write batches forever (cancel to stop; call ``drain`` afterwards)."""
@@ -153,5 +156,6 @@ class Recorder:
             # costs about two thirds of one of 64); batches stay bounded so that preparing one never
             # holds the event loop for more than a few milliseconds.
             await asyncio.sleep(self._linger)
-            while items := self._take():
-                await self._write(items)
+            async with self._writing:
+                while items := self._take():
+                    await self._write(items)
