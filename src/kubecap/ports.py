@@ -13,6 +13,7 @@ from typing import Protocol
 
 from kubecap.domain.hpa import HpaInfo
 from kubecap.domain.node import NodeUsage
+from kubecap.domain.notifications import Notification
 from kubecap.domain.usage import UsageProfile
 from kubecap.domain.window import DailyWindow
 from kubecap.domain.workload import WorkloadRef
@@ -83,3 +84,22 @@ class UsageStore(Protocol):
     async def record_failure(self, cluster: str, window: DailyWindow, message: str) -> None:
         """Record that collecting ``window`` failed (rows already stored are kept)."""
         ...
+
+
+class Delivered(Protocol):
+    """One channel's delivery of a notification (kubecap.ops.notify's Delivery honours it)."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class NotificationSink(Protocol):
+    """Where capabilities send notifications (the composition root plugs in the apprise notifier)."""
+
+    async def notify(self, notification: Notification) -> Sequence[Delivered]: ...

@@ -19,13 +19,12 @@ from kubecap.errors import ConfigError, KubecapError
 from kubecap.metrics.prometheus import PrometheusClient, PrometheusOptions
 from kubecap.metrics.prometheus_source import PrometheusUsageSource
 from kubecap.metrics.simulated import Scenario, SimulatedSource, demo_scenario, load_scenario
-from kubecap.ports import UsageSource
+from kubecap.ports import NotificationSink, UsageSource
 
 if TYPE_CHECKING:  # the webhook's modules load a server stack: imported where used
     from fastapi import FastAPI
 
     from kubecap.api.context import ApiContext
-    from kubecap.control.alerts import NotificationSink as WebhookNotificationSink
     from kubecap.control.install import InstallOptions
     from kubecap.control.server import (
         AnnotationsLookup,
@@ -195,7 +194,7 @@ def webhook_server(
     *,
     annotations: AnnotationsLookup | None = None,
     sock: socket.socket | None = None,
-    notifier: WebhookNotificationSink | None = None,
+    notifier: NotificationSink | None = None,
 ) -> tuple[WebhookServer, Webhook]:
     """The webhook over ``store``'s control table of ``cluster``, ready to serve over TLS.
 
@@ -281,7 +280,7 @@ if TYPE_CHECKING:  # the extender loads a server stack: imported where used
     from kubecap.config import SchedulingSettings
     from kubecap.scheduling.extender import Extender
     from kubecap.scheduling.nodeload import NodeLoadCache, StepListener
-    from kubecap.scheduling.taints import AuditLog, NotificationSink, TaintController
+    from kubecap.scheduling.taints import AuditLog, TaintController
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -22,26 +22,12 @@ from typing import Protocol
 
 from kubecap.domain.audit import AuditEvent, AuditResult
 from kubecap.domain.notifications import EventKind, Notification
+from kubecap.ports import NotificationSink
 
 log = logging.getLogger("kubecap.webhook")
 ACTOR = "kubecap-webhook"
 KINDS = {"webhook.reject": EventKind.WEBHOOK_REJECTION, "control.register": EventKind.UNMANAGED_WORKLOAD}
 """The audited actions that are notified, and the event kind channels subscribe to."""
-
-
-class Delivered(Protocol):
-    @property
-    def channel(self) -> str: ...
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class NotificationSink(Protocol):
-    async def notify(self, notification: Notification) -> Sequence[Delivered]: ...
 
 
 class AuditWriter(Protocol):

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from kubecap.cluster.port import ClusterError, ClusterPort, Node, Taint
 from kubecap.domain.audit import AuditEvent, AuditResult
 from kubecap.domain.notifications import EventKind, Notification
+from kubecap.ports import NotificationSink
 from kubecap.scheduling.load import Freshness, LoadSnapshot, Resource, Span, freshness
 from kubecap.scheduling.metrics import TaintMetrics
 from kubecap.scheduling.policy import hot_value
@@ -59,21 +60,6 @@ _CRANE_TIME = "%Y-%m-%dT%H:%M:%SZ"  # crane-scheduler's layout: local time with 
 
 class AuditLog(Protocol):
     async def record_audit(self, event: AuditEvent) -> int: ...
-
-
-class Delivered(Protocol):
-    @property
-    def channel(self) -> str: ...
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class NotificationSink(Protocol):
-    async def notify(self, notification: Notification) -> Sequence[Delivered]: ...
 
 
 Clock = Callable[[], datetime]
