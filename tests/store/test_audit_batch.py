@@ -159,11 +159,11 @@ async def test_a_batch_longer_than_one_statement_is_written_whole_and_in_order(d
             after={"replicas": i},
             request_id=f"uid-{i}",
         )
-        for i in range(250)  # SQLite: three statements of at most 99 rows
+        for i in range(1100)  # SQLite: three statements of at most 500 rows (99 before SQLite 3.32)
     ]
     async with await Store.open(database_url) as store:
-        assert await store.record_audits(events) == 250
-        read = await store.audit_events(AuditFilter(limit=1000))
+        assert await store.record_audits(events) == 1100
+        read = await store.audit_events(AuditFilter(limit=2000))
     ids = [e.id or 0 for e in read]
     assert ids == sorted(ids) and 0 not in ids  # written in order
     assert [(e.request_id, e.after, e.at) for e in read] == [(e.request_id, e.after, e.at) for e in events]
