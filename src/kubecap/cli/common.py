@@ -27,6 +27,11 @@ DatabaseOption = Annotated[
     ),
 ]
 ClusterOption = Annotated[str | None, typer.Option("--cluster", help="Only this cluster (default: all).")]
+# Commands that act on one cluster's workloads (operations, the control table, predictive replicas).
+OneClusterOption = Annotated[
+    str | None,
+    typer.Option("--cluster", help="Cluster name (default: the only configured one, or 'default')."),
+]
 
 
 class ReportFormat(StrEnum):

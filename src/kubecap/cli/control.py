@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kubecap import wiring
-from kubecap.cli.common import ConfigOption, DatabaseOption, run
+from kubecap.cli.common import ConfigOption, DatabaseOption, OneClusterOption, run
 from kubecap.cli.ops import (
     ActorOption,
     ContextOption,
@@ -41,10 +41,6 @@ from kubecap.domain.control import (
 )
 from kubecap.errors import ConfigError
 
-ControlClusterOption = Annotated[
-    str | None,
-    typer.Option("--cluster", help="Cluster name (default: the only configured one, or 'default')."),
-]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the diff, store nothing.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the history and the audit trail).")]
 
@@ -106,7 +102,7 @@ def init_command(
     dry_run: DryRunOption = False,
     reason: ReasonOption = "initialised the control table",
     actor: ActorOption = None,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,
@@ -161,7 +157,7 @@ def approve_command(
     dry_run: DryRunOption = False,
     reason: ReasonOption = "approved recommendations",
     actor: ActorOption = None,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -226,7 +222,7 @@ def set_command(
     dry_run: DryRunOption = False,
     reason: ReasonOption = "",
     actor: ActorOption = None,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -293,7 +289,7 @@ def unset_command(
     ] = None,
     reason: ReasonOption = "",
     actor: ActorOption = None,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -319,7 +315,7 @@ def show_command(
     ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
     output: Annotated[Output, typer.Option("--format", "-f")] = Output.table,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -362,7 +358,7 @@ def history_command(
     namespace: NamespaceOption = "default",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     output: Annotated[Output, typer.Option("--format", "-f")] = Output.table,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -418,7 +414,7 @@ def policy_command(
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Remove the namespace's policy.")] = False,
     actor: ActorOption = None,
-    cluster: ControlClusterOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from kubecap import wiring
-from kubecap.cli.common import ConfigOption, DatabaseOption, ReportFormat, err, run
+from kubecap.cli.common import ConfigOption, DatabaseOption, OneClusterOption, ReportFormat, err, run
 from kubecap.cluster.kube import KubeCluster, KubeOptions
 from kubecap.cluster.port import ClusterPort
 from kubecap.config import ClusterSettings, KubernetesSettings, Settings, load_settings
@@ -56,10 +56,6 @@ TargetArgument = Annotated[
     ),
 ]
 NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="The workload's namespace.")]
-OpsClusterOption = Annotated[
-    str | None,
-    typer.Option("--cluster", help="Cluster name (default: the only configured one, or 'default')."),
-]
 KubeconfigOption = Annotated[
     Path | None,
     typer.Option("--kubeconfig", help="Kubeconfig for a cluster without settings.", show_default=False),
@@ -265,7 +261,7 @@ def scale_command(
     timezone: TimezoneOption = "UTC",
     grace: GraceOption = 900,
     actor: ActorOption = None,
-    cluster: OpsClusterOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,
@@ -291,7 +287,7 @@ def restart_command(
     timezone: TimezoneOption = "UTC",
     grace: GraceOption = 900,
     actor: ActorOption = None,
-    cluster: OpsClusterOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,
@@ -327,7 +323,7 @@ def tasks_add_command(
     timezone: TimezoneOption = "UTC",
     grace: GraceOption = 900,
     actor: ActorOption = None,
-    cluster: OpsClusterOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,
@@ -459,7 +455,7 @@ def tasks_history_command(
 def tasks_run_command(
     once: Annotated[bool, typer.Option(help="One pass over due tasks, then exit.")] = False,
     interval: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between passes.")] = 15,
-    cluster: OpsClusterOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kubecap import wiring
-from kubecap.cli.common import ConfigOption, DatabaseOption, run
+from kubecap.cli.common import ConfigOption, DatabaseOption, OneClusterOption, run
 from kubecap.cli.ops import (
     ActorOption,
     ContextOption,
@@ -34,10 +34,6 @@ from kubecap.predict import Mode, Policy, PolicyService, Signal, parse_cron_wind
 from kubecap.predict.controller import Round
 from kubecap.predict.service import PolicyView
 
-ClusterNameOption = Annotated[
-    str | None,
-    typer.Option("--cluster", help="Cluster name (default: the only configured one, or 'default')."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document instead of lines.")]
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -92,7 +88,7 @@ def set_command(
     ] = None,
     preview: Annotated[bool, typer.Option("--preview/--act", help="Only record what it would do.")] = False,
     actor: ActorOption = None,
-    cluster: ClusterNameOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -127,7 +123,7 @@ def unset_command(
     target: TargetArgument,
     namespace: NamespaceOption = "default",
     actor: ActorOption = None,
-    cluster: ClusterNameOption = None,
+    cluster: OneClusterOption = None,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -208,7 +204,7 @@ def run_command(
         bool, typer.Option("--once", help="Run one round and exit (the loop runs in serve).")
     ] = False,
     as_json: JsonOption = False,
-    cluster: ClusterNameOption = None,
+    cluster: OneClusterOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     config: ConfigOption = None,
