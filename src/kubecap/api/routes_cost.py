@@ -70,10 +70,10 @@ async def report(
     by: Level,
     days: int,
     cluster: str | None,
-    namespace: str | None,
-    selector: str | None,
-    cpu_price: float | None,
-    memory_price: float | None,
+    namespace: str | None = None,
+    selector: str | None = None,
+    cpu_price: float | None = None,
+    memory_price: float | None = None,
 ) -> CostReport:
     history = await read_history(ctx.store, days=days, cluster=cluster, namespace=namespace)
     profiles = history.profiles
@@ -111,17 +111,7 @@ async def cost(
         cpu_price=cpu_price,
         memory_price=memory_price,
     )
-    rows = [
-        {
-            "key": line.key,
-            "days": line.days,
-            "cpu_usd": round(line.cpu_usd, 4),
-            "memory_usd": round(line.memory_usd, 4),
-            "usd": round(line.usd, 4),
-            "monthly_usd": round(line.monthly_usd, 2),
-        }
-        for line in r.lines
-    ]
+    rows = [line.to_dict() for line in r.lines]
     return {
         "by": by.value,
         "total_usd": round(sum(line.usd for line in r.lines), 4),
@@ -149,8 +139,6 @@ async def idle_nodes(
         by=Level.CLUSTER,
         days=days,
         cluster=cluster,
-        namespace=None,
-        selector=None,
         cpu_price=cpu_price,
         memory_price=memory_price,
     )
@@ -189,7 +177,6 @@ async def outlook(
         days=days,
         cluster=cluster,
         namespace=namespace,
-        selector=None,
         cpu_price=cpu_price,
         memory_price=memory_price,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ from kubecap.cli.common import (
 from kubecap.cli.live import live_config, parse_selector
 from kubecap.config import CostSettings, PriceSettings, load_settings
 from kubecap.config import Settings as KubecapSettings
-from kubecap.cost import CostLine, Level, Price, Prices
+from kubecap.cost import Level, Price, Prices
 from kubecap.cost.service import CostHistory, CostReport, build_report, read_history
 from kubecap.domain.usage import UsageProfile
 from kubecap.errors import ConfigError
@@ -53,23 +53,12 @@ def prices_from(settings: CostSettings, cpu_price: float | None, memory_price: f
     )
 
 
-def _line(line: CostLine) -> dict[str, Any]:
-    return {
-        "key": line.key,
-        "days": line.days,
-        "cpu_usd": round(line.cpu_usd, 4),
-        "memory_usd": round(line.memory_usd, 4),
-        "usd": round(line.usd, 4),
-        "monthly_usd": round(line.monthly_usd, 2),
-    }
-
-
 def _print(report: CostReport, level: Level, output: ReportFormat) -> None:
     if output is ReportFormat.json:
         outlook = report.outlook
         document = {
             "by": level.value,
-            "lines": [_line(line) for line in report.lines],
+            "lines": [line.to_dict() for line in report.lines],
             "idle": {
                 "usd": round(sum(n.usd for n in report.idle), 4),
                 "monthly_usd": round(report.idle_monthly_usd, 2),
@@ -89,7 +78,7 @@ def _print(report: CostReport, level: Level, output: ReportFormat) -> None:
     if output is ReportFormat.csv:
         writer = csv.DictWriter(sys.stdout, ["key", "days", "cpu_usd", "memory_usd", "usd", "monthly_usd"])
         writer.writeheader()
-        writer.writerows(_line(line) for line in report.lines)
+        writer.writerows(line.to_dict() for line in report.lines)
         return
     table = Table(level.value, "days", "CPU $", "memory $", "total $", "$ / month")
     for line in report.lines:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from kubecap.cost.prices import Prices
 from kubecap.domain.recommendation import GIB, MONTH_HOURS
@@ -92,6 +93,17 @@ class CostLine:
     def monthly_usd(self) -> float:
         """The mean hourly cost over the days seen × 730 h."""
         return self.usd / (self.days * DAY_HOURS) * MONTH_HOURS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line as the CLI's JSON and the API print it."""
+        return {
+            "key": self.key,
+            "days": self.days,
+            "cpu_usd": round(self.cpu_usd, 4),
+            "memory_usd": round(self.memory_usd, 4),
+            "usd": round(self.usd, 4),
+            "monthly_usd": round(self.monthly_usd, 2),
+        }
 
 
 def _key(cost: ContainerDayCost, level: Level) -> str:

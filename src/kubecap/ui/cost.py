@@ -12,7 +12,7 @@ from nicegui import ui
 
 from kubecap.api import queries
 from kubecap.api.context import ApiContext
-from kubecap.api.routes_cost import prices, report
+from kubecap.api.routes_cost import report
 from kubecap.cost import Level
 from kubecap.cost.service import idle_by_node, savings
 from kubecap.errors import KubecapError
@@ -42,17 +42,8 @@ def register(ctx: ApiContext) -> None:
                     raise KubecapError(t("cost_bad_level", by=by))
                 if not 1 <= days <= 400:
                     raise KubecapError(t("cost_bad_days", days=days))
-                r = await report(
-                    ctx,
-                    by=level,
-                    days=days,
-                    cluster=cluster,
-                    namespace=None,
-                    selector=None,
-                    cpu_price=None,
-                    memory_price=None,
-                )
-                in_force = await prices(ctx, None, None)
+                r = await report(ctx, by=level, days=days, cluster=cluster)
+                in_force = await queries.prices_in_force(ctx)
                 recs = await ctx.store.recommendations(cluster=cluster, strategy=queries.DEFAULT_STRATEGY)
                 saved = savings(recs, in_force)
             except KubecapError as exc:
