@@ -4,10 +4,8 @@ delivery), the Prometheus connection test, nodes live or daily, and tasks for no
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from kubecap.scheduling.load import Figure, LoadSnapshot, NodeLoad, ResourceLoad
 from kubecap.store import Store
 from kubecap.testing.cluster import InMemoryCluster
 from tests.api.inproc import copy_settings, login, serve
+from tests.notify_endpoint import Endpoint, notification_endpoint
 
 
 @pytest.fixture
@@ -55,38 +54,10 @@ def plain_url(seeded: Settings, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-class Receiver:
-    """An HTTP endpoint on 127.0.0.1 that records what apprise's json:// plugin posts."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                receiver.bodies.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def apprise_url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+def receiver() -> Iterator[Endpoint]:
+    with notification_endpoint() as found:
+        yield found
 
 
 def problem(answer: Any, status: int) -> str:
@@ -129,9 +100,9 @@ def test_prices_are_validated_saved_audited_and_shown_with_their_source(url: str
         )
 
 
-def test_channels_keep_their_urls_secret_and_send_a_real_test(url: str, receiver: Receiver) -> None:
+def test_channels_keep_their_urls_secret_and_send_a_real_test(url: str, receiver: Endpoint) -> None:
     admin, csrf = login(url, Role.ADMIN)
-    secret = receiver.apprise_url
+    secret = receiver.url
     with admin:
         saved = admin.put(
             "/api/settings/channels/oncall",
@@ -141,13 +112,13 @@ def test_channels_keep_their_urls_secret_and_send_a_real_test(url: str, receiver
         assert saved.status_code == 200, saved.text
         assert saved.json()["urls"] == ["json://••••"]
         for path in ("/api/settings/channels", "/api/settings", "/api/audit"):
-            assert str(receiver.server.server_address[1]) not in admin.get(path).text, path
+            assert str(receiver.port) not in admin.get(path).text, path
         # Editing without URLs keeps the saved ones.
         edited = admin.put("/api/settings/channels/oncall", json={"events": ["node_taint"]}, headers=csrf)
         assert edited.json()["events"] == ["node_taint"]
         sent = admin.post("/api/settings/channels/oncall/test", headers=csrf)
         assert sent.json() == {"channel": "oncall", "ok": True, "reason": ""}
-        assert receiver.bodies and "test message" in json.dumps(receiver.bodies[0])
+        assert receiver.received and "test message" in json.dumps(receiver.received[0])
         bad = admin.put("/api/settings/channels/broken", json={"urls": ["not a url"]}, headers=csrf)
         assert "apprise" in problem(bad, 422)
         event = admin.put(

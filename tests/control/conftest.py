@@ -3,14 +3,11 @@ files from the webhook's own CA, and the webhook served over HTTPS on 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import ssl
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from kubecap.control.snapshot import SnapshotHolder
 from kubecap.control.tls import ReloadingContext
 from kubecap.store import Store
 from tests.control.builders import CLUSTER, NOW
+from tests.notify_endpoint import Endpoint, notification_endpoint
 from tests.store.conftest import (  # noqa: F401 - fixtures shared with the store tests
     backend,
     database_url,
@@ -136,35 +134,8 @@ async def serve_webhook(
             yield Running(url, client, webhook, recorder, tls)
 
 
-@dataclass
-class Endpoint:
-    url: str = ""
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
 @pytest.fixture
 def endpoint() -> Iterator[Endpoint]:
-    """A notification target (apprise's json://) on 127.0.0.1 that answers ``status``."""
-    found = Endpoint()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            found.received.append(json.loads(raw or b"{}"))
-            self.send_response(found.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    found.url = f"json://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    """A notification target (apprise's json://) on 127.0.0.1 that answers ``endpoint.status``."""
+    with notification_endpoint() as found:
         yield found
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -19,7 +19,8 @@ from kubecap.ops.notify import Delivery, Notifier
 from kubecap.store import Store
 from kubecap.testing.admission import body, review, workload
 from tests.control.builders import CLUSTER, NOW, policy, spec
-from tests.control.conftest import Endpoint, TlsFiles, serve_webhook
+from tests.control.conftest import TlsFiles, serve_webhook
+from tests.notify_endpoint import Endpoint
 
 
 def event(action: str, name: str = "web", seconds: float = 0, message: str = "") -> AuditEvent:

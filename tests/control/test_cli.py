@@ -24,7 +24,7 @@ from lightkube import codecs
 from kubecap.control.certs import make_ca, make_serving
 from kubecap.testing.admission import body, review, workload
 from kubecap.testing.apiserver import FakeApiServer
-from tests.control.conftest import Endpoint
+from tests.notify_endpoint import Endpoint
 
 Kubecap = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -7,47 +7,19 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-
-@dataclass
-class Endpoint:
-    url: str
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
+from tests.notify_endpoint import Endpoint, notification_endpoint
 
 
 @pytest.fixture
 def endpoint() -> Iterator[Endpoint]:
-    found = Endpoint("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            found.received.append(json.loads(raw or b"{}"))
-            self.send_response(found.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    found.url = f"json://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    with notification_endpoint() as found:
         yield found
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def kubecap(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
