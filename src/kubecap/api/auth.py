@@ -44,13 +44,6 @@ class Role(StrEnum):
         return self.rank >= needed.rank
 
 
-def parse_role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise ConfigError(f"role {value!r} is unknown: use viewer, operator or admin") from None
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller; ``csrf`` is set for cookie sessions (they need the CSRF header)."""

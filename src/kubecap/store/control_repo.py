@@ -221,17 +221,6 @@ async def read_policies(connection: AsyncConnection, cluster: str | None) -> lis
     return [_policy(row) for row in await connection.execute(query)]
 
 
-async def get_policy(connection: AsyncConnection, cluster: str, namespace: str) -> NamespacePolicy | None:
-    row = (
-        await connection.execute(
-            select(NamespacePolicyRow).where(
-                NamespacePolicyRow.cluster == cluster, NamespacePolicyRow.namespace == namespace
-            )
-        )
-    ).first()
-    return None if row is None else _policy(row)
-
-
 async def save_policy(
     connection: AsyncConnection, policy: NamespacePolicy, *, now: datetime, actor: str
 ) -> None:
