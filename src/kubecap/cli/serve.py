@@ -32,7 +32,7 @@ def serve_command(
         bool,
         typer.Option(
             "--no-loops",
-            help="Serve only: no collection, recommendations, task runner, taints or node load"
+            help="Serve only: no collection, recommendations, task runner, predictive replicas, taints or node load"
             " (each loop can also be turned off under background.*).",
         ),
     ] = False,
