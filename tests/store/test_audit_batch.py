@@ -1,5 +1,6 @@
-"""The webhook's audit batches (``Store.record_audits``) bypass the ORM's bind processing:
-rows written that way must be the rows the ORM would have written, on SQLite and PostgreSQL."""
+"""The webhook's audit batches (``Store.record_audits``) bypass the ORM's bind processing (and on
+SQLite files, SQLAlchemy altogether): rows written that way must be the rows the ORM would have
+written, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -121,6 +122,9 @@ async def test_a_batch_reads_back_as_the_orm_would_have_written_it(database_url:
         clear(sync_url)
         assert await store.record_audits(events) == 3
         assert raw_rows(sync_url) == expected
+        if database_url.startswith("sqlite"):
+            # SQLite files: written by the plain sqlite3 appender (store/sqlite_audit.py) on this thread.
+            assert store._audits is not None and store._audits.fast_batches == 1
         read = await store.audit_events(AuditFilter(since=T0 - timedelta(days=1)))
     # The reader sees the events as given, timestamps in UTC.
     assert sorted((e.at, e.action) for e in read) == sorted((e.at.astimezone(UTC), e.action) for e in events)

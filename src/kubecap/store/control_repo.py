@@ -273,7 +273,7 @@ async def record_audits(connection: AsyncConnection, events: Sequence[AuditEvent
         # Multi-row statements, not an executemany: aiosqlite's thread releases and retakes the
         # GIL around every statement it steps, each retake contending with the busy event loop;
         # at 1,000 reviews/s that cost the webhook ~50 us of CPU per review (bench/webhook.py).
-        rows = [_audit_row(e, True) for e in events]
+        rows = sqlite_audit_rows(events)
         start = 0
         for size in _sqlite_sizes(len(rows)):
             values = [value for row in rows[start : start + size] for value in row]
@@ -301,6 +301,19 @@ _SQLITE_SIZES = (500, 100, 20, 5, 1) if sqlite3.sqlite_version_info >= (3, 32, 0
 _SQLITE_INSERTS = {
     n: _AUDIT_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n) for n in _SQLITE_SIZES
 }
+
+
+# One row's statement, for a plain sqlite3 executemany (store/sqlite_audit.py: the webhook's SQLite
+# files): there the driver runs on the caller's thread, so statement size no longer matters.
+AUDIT_INSERT_SQLITE = _AUDIT_INSERT + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def sqlite_audit_rows(events: Sequence[AuditEvent]) -> list[tuple[Any, ...]]:
+    """The values of ``AUDIT_INSERT_SQLITE`` for ``events``, as the ORM would store them on SQLite.
+
+    Raises ValueError for a naive timestamp, before anything is written.
+    """
+    return [_audit_row(e, True) for e in events]
 
 
 def _sqlite_sizes(rows: int) -> list[int]:
