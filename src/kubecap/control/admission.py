@@ -243,7 +243,8 @@ def spec_from_object(ref: WorkloadRef, obj: ObjectView) -> ControlSpec:
     """A spec holding what the object states now (resources it does not state are left alone)."""
     containers = []
     for view in obj.containers:
-        resources: dict[str, Any] = view.resources if isinstance(view.resources, dict) else {}
+        decoded = view.resources
+        resources: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
         parts = {
             part: {str(k): str(v) for k, v in values.items() if v is not None}
             for part in ("requests", "limits")

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import orjson
-
 from kubecap.control.review import ContainerView, ObjectView
 from kubecap.domain.control import ContainerSpec, quantity_value, same_quantity
 from kubecap.domain.quantity import QuantityError
@@ -138,15 +136,11 @@ def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
     The plan is a pure function of the container's name, position and ``resources`` and of
     the spec, and a workload's reviews repeat them (every rollout, every reinvocation carries
     the same resources until the table changes), so the plan is kept, keyed by the spec
-    object and the resources' exact JSON. The entry holds the spec itself: its id cannot be
+    object and the resources' JSON as sent. The entry holds the spec itself: its id cannot be
     reused while the entry lives, and a new snapshot's specs are new objects (new keys). The
     memo is bounded: full, it is emptied.
     """
-    try:
-        fingerprint = orjson.dumps(container.resources)
-    except TypeError:  # not JSON (never from a decoded review): plan without the memo
-        return _container_plan(container, spec)
-    key = (id(spec), container.index, container.name, fingerprint)
+    key = (id(spec), container.index, container.name, container.raw_resources)
     found = _plans.get(key)
     if found is not None and found[0] is spec:
         return found[1]
@@ -158,7 +152,8 @@ def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
 
 
 def _container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
-    resources = container.resources if isinstance(container.resources, dict) else None
+    decoded = container.resources
+    resources = decoded if isinstance(decoded, dict) else None
     current = {part: _strings(resources.get(part)) if resources else {} for part in PARTS}
     requests, limits, notes = wanted_resources(current, spec)
     wanted = {"requests": requests, "limits": limits}
