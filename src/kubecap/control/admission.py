@@ -129,6 +129,24 @@ def decide(
     )
 
 
+def memo_key(review: Review, spec: ControlSpec, policy: NamespacePolicy) -> tuple[Any, ...] | None:
+    """Everything ``decide`` reads of a managed workload's review, as a key to keep its decision under.
+
+    Two reviews with equal keys (and the same ``spec`` object) get equal decisions, whatever
+    else differs (uid, user, labels, managedFields, the rest of the template...). None when
+    the decision depends on more than the review: the time (a temporary-replicas annotation
+    on either object) or the parent workload's annotations (a scale request).
+    """
+    obj = review.object
+    if review.scale or obj is None or review.operation not in (Operation.CREATE, Operation.UPDATE):
+        return None
+    old = review.old_object if review.operation is Operation.UPDATE else None
+    if TEMPORARY_REPLICAS in obj.annotations or (old is not None and TEMPORARY_REPLICAS in old.annotations):
+        return None
+    was = None if old is None else (old.replicas, obj.template == old.template)
+    return (id(spec), policy.enforcement, review.operation, obj.replicas, obj.containers, was)
+
+
 def _plan(
     review: Review,
     obj: ObjectView,

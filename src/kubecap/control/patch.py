@@ -11,6 +11,7 @@ makes patches idempotent: patching an object already at its spec yields no opera
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,7 +128,7 @@ def wanted_resources(
 
 
 PLAN_MEMO_SIZE = 4096
-_plans: dict[tuple[int, int, str, bytes], tuple[ContainerSpec, Plan]] = {}
+_plans: OrderedDict[tuple[int, int, str, bytes], tuple[ContainerSpec, Plan]] = OrderedDict()
 
 
 def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
@@ -138,7 +139,7 @@ def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
     the same resources until the table changes), so the plan is kept, keyed by the spec
     object and the resources' JSON as sent. The entry holds the spec itself: its id cannot be
     reused while the entry lives, and a new snapshot's specs are new objects (new keys). The
-    memo is bounded: full, it is emptied.
+    memo is bounded: full, its oldest entry goes.
     """
     key = (id(spec), container.index, container.name, container.raw_resources)
     found = _plans.get(key)
@@ -146,7 +147,7 @@ def container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
         return found[1]
     plan = _container_plan(container, spec)
     if len(_plans) >= PLAN_MEMO_SIZE:
-        _plans.clear()
+        _plans.popitem(last=False)  # the oldest: emptying it all at once pauses reviews
     _plans[key] = (spec, plan)
     return plan
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -319,20 +319,25 @@ def _view(raw: _Object, where: str, scale: bool, *, containers: bool) -> ObjectV
     return ObjectView(replicas=replicas, annotations=annotations, template=template, containers=tuple(views))
 
 
+def encode_patch(ops: Sequence[Mapping[str, Any]]) -> str:
+    """A JSONPatch as the AdmissionReview carries it: base64 of its JSON."""
+    return base64.b64encode(orjson.dumps(list(ops))).decode()
+
+
 def encode_response(
     uid: str,
     *,
     allowed: bool,
-    patch: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+    patch: str = "",
     warnings: tuple[str, ...] | list[str] = (),
     message: str = "",
     code: int = 403,
 ) -> bytes:
-    """The AdmissionReview v1 answer for ``uid`` (a JSONPatch, warnings, a rejection's status)."""
+    """The AdmissionReview v1 answer for ``uid`` (a patch from ``encode_patch``, warnings, a rejection's status)."""
     response: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(orjson.dumps(list(patch))).decode()
+        response["patch"] = patch
     if warnings:
         response["warnings"] = list(warnings)
     if not allowed:

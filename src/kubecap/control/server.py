@@ -17,9 +17,10 @@ import gc
 import logging
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,10 +32,18 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from kubecap.control.admission import Decision, Outcome, decide
+from kubecap.control.admission import Decision, Outcome, decide, memo_key
 from kubecap.control.metrics import WebhookMetrics
 from kubecap.control.recorder import ACTOR, Recorder, Registration
-from kubecap.control.review import Operation, Review, ReviewError, decode, encode_response, error_body
+from kubecap.control.review import (
+    Operation,
+    Review,
+    ReviewError,
+    decode,
+    encode_patch,
+    encode_response,
+    error_body,
+)
 from kubecap.control.snapshot import SnapshotHolder
 from kubecap.control.tls import ReloadingContext
 from kubecap.domain.audit import AuditEvent, AuditResult
@@ -43,6 +52,7 @@ from kubecap.domain.workload import WorkloadKind, WorkloadRef
 
 log = logging.getLogger("kubecap.webhook")
 MAX_BODY_BYTES = 3 * 2**20
+ANSWER_MEMO_SIZE = 4096
 JSON = "application/json"
 
 AnnotationsLookup = Callable[[WorkloadRef], Awaitable[dict[str, str]]]
@@ -87,6 +97,7 @@ class Webhook:
         self.options = options
         self._clock = clock
         self._annotations = annotations
+        self._answers: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
         metrics.watch_snapshot(holder.age, holder.version, holder.stale)
 
     async def review(self, body: bytes) -> tuple[int, bytes]:
@@ -98,64 +109,85 @@ class Webhook:
             self.metrics.bad_requests.labels("400").inc()
             return 400, error_body(str(exc))
         now = self._clock()
-        decision = await self._decision(review, now)
+        answer = await self._answer(review, now)
+        decision = answer.decision
         try:
             payload = encode_response(
                 review.uid,
                 allowed=decision.allowed,
-                patch=decision.patch,
+                patch=answer.patch,
                 warnings=decision.warnings,
                 message=decision.message,
             )
         except Exception:  # an unencodable decision is a bug: never a 500 to the apiserver
             log.exception("encoding the answer to %s failed", review.uid)
             self.metrics.internal_errors.inc()
-            decision = Decision(Outcome.ERROR, warnings=("kubecap's webhook failed internally (fail-open)",))
-            payload = encode_response(review.uid, allowed=True, warnings=decision.warnings)
-        self.metrics.outcome[decision.outcome].inc()
-        self._record(review, decision, now)
-        self.metrics.latency.observe(time.perf_counter() - started)
+            answer = Answer(
+                Decision(Outcome.ERROR, warnings=("kubecap's webhook failed internally (fail-open)",))
+            )
+            payload = encode_response(review.uid, allowed=True, warnings=answer.decision.warnings)
+        self._record(review, answer, now)
+        self.metrics.reviews.count(answer.decision.outcome, time.perf_counter() - started)
         return 200, payload
 
-    async def _decision(self, review: Review, now: datetime) -> Decision:
+    async def _answer(self, review: Review, now: datetime) -> Answer:
         snapshot = self.holder.current
         if snapshot is None:
-            return Decision(
-                Outcome.STALE, warnings=("kubecap has not loaded its control table yet: admitted unchanged",)
+            return Answer(
+                Decision(
+                    Outcome.STALE,
+                    warnings=("kubecap has not loaded its control table yet: admitted unchanged",),
+                )
             )
         policy = snapshot.policy(review.namespace)
         stale = self.holder.stale()
         if stale and self.options.on_stale is StalePolicy.ALLOW:
-            return Decision(
-                Outcome.STALE,
-                warnings=("kubecap's control table could not be refreshed for too long: admitted unchanged",),
+            return Answer(
+                Decision(
+                    Outcome.STALE,
+                    warnings=(
+                        "kubecap's control table could not be refreshed for too long: admitted unchanged",
+                    ),
+                )
             )
         try:
             spec = snapshot.spec(review.namespace, review.kind, review.name)
-            parent = await self._parent_annotations(review, spec)
-            decision = decide(review, spec, policy, now, parent_annotations=parent)
+            key = None if spec is None else memo_key(review, spec, policy)
+            answer = self._answers.get(key) if key is not None else None
+            if answer is None or answer.spec is not spec:
+                parent = await self._parent_annotations(review, spec)
+                answer = Answer.of(decide(review, spec, policy, now, parent_annotations=parent), spec)
+                if key is not None:
+                    if len(self._answers) >= ANSWER_MEMO_SIZE:
+                        self._answers.popitem(last=False)  # the oldest: no pause emptying it all
+                    self._answers[key] = answer
         except Exception as exc:  # fail-open (or closed, if the namespace says so)
             self.metrics.internal_errors.inc()
             log.exception("admission decision for %s (%s) failed", review.target, review.uid)
             if policy.failure is Failure.CLOSED:
-                return Decision(
+                return Answer(
+                    Decision(
+                        Outcome.ERROR,
+                        allowed=False,
+                        message=(
+                            f"kubecap's webhook failed to decide on {review.target} ({type(exc).__name__}) and "
+                            f"namespace {review.namespace} is fail-closed: retry, or set its policy to --failure open"
+                        ),
+                    )
+                )
+            return Answer(
+                Decision(
                     Outcome.ERROR,
-                    allowed=False,
-                    message=(
-                        f"kubecap's webhook failed to decide on {review.target} ({type(exc).__name__}) and "
-                        f"namespace {review.namespace} is fail-closed: retry, or set its policy to --failure open"
+                    warnings=(
+                        f"kubecap's webhook failed internally ({type(exc).__name__}): admitted unchanged",
                     ),
                 )
-            return Decision(
-                Outcome.ERROR,
-                warnings=(f"kubecap's webhook failed internally ({type(exc).__name__}): admitted unchanged",),
             )
         if stale:
             age = self.holder.age() or 0.0
-            decision = decision.with_warning(
-                f"kubecap's control table is {age:.0f} s old (the store is unreachable): it was applied as last read"
-            )
-        return decision
+            warning = f"kubecap's control table is {age:.0f} s old (the store is unreachable): it was applied as last read"
+            answer = replace(answer, decision=answer.decision.with_warning(warning))
+        return answer
 
     async def _parent_annotations(self, review: Review, spec: ControlSpec | None) -> dict[str, str] | None:
         """A Scale carries no annotations: read the workload's, for its temporary override."""
@@ -169,8 +201,8 @@ class Webhook:
         ref = WorkloadRef(self.options.cluster, review.namespace, review.kind, review.name)
         return await asyncio.wait_for(self._annotations(ref), self.options.lookup_timeout_s)
 
-    def _record(self, review: Review, decision: Decision, now: datetime) -> None:
-        if self.recorder is None or decision.outcome not in _AUDITED:
+    def _record(self, review: Review, answer: Answer, now: datetime) -> None:
+        if self.recorder is None or answer.decision.outcome not in _AUDITED:
             return
         # O(1) here: the event is built in the recorder's background batch. Only the review's
         # header is kept, not its objects: a queue of 10,000 stays small if the store stalls.
@@ -185,9 +217,41 @@ class Webhook:
                 review.dry_run,
                 review.operation,
                 review.scale,
-                decision,
+                answer,
                 now,
             )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A decision as answered and audited: its patch encoded, its audit's before and after built, once.
+
+    Answers of managed workloads are kept (``Webhook._answers``, keyed by ``memo_key``): a
+    workload's reviews ask the same again and again (every rollout step, every reinvocation,
+    every controller update), and then cost a lookup. ``spec`` is the spec decided for: held,
+    its id (in the key) cannot be reused while the answer is kept, and a new snapshot's specs
+    are new objects, so a changed table never meets an old answer. Shared, never mutated.
+    """
+
+    decision: Decision
+    patch: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    spec: ControlSpec | None = None
+
+    @classmethod
+    def of(cls, decision: Decision, spec: ControlSpec | None) -> Answer:
+        changes = decision.changes
+        after = decision.register.values() if decision.register is not None else None
+        return cls(
+            # Without its operations and changes, once encoded: a kept answer holds a few objects
+            # (the collector walks every one), not the patch's dozens.
+            replace(decision, patch=(), changes=()),
+            encode_patch(decision.patch) if decision.patch else "",
+            {c.field: c.before for c in changes} or None,
+            after or ({c.field: c.after for c in changes} or None),
+            spec,
         )
 
 
@@ -204,11 +268,12 @@ class ReviewAudit:
     dry_run: bool
     operation: Operation
     scale: bool
-    decision: Decision
+    answer: Answer
     at: datetime
 
     def build(self) -> AuditEvent | Registration:
-        decision = self.decision
+        answer = self.answer
+        decision = answer.decision
         action, result = _AUDITED[decision.outcome]
         who = self.user or "unknown user"
         dry = " (dry run)" if self.dry_run else ""
@@ -220,9 +285,8 @@ class ReviewAudit:
             cluster=self.cluster,
             target=str(ref),
             result=result,
-            before={c.field: c.before for c in decision.changes} or None,
-            after=(decision.register.values() if decision.register else None)
-            or ({c.field: c.after for c in decision.changes} or None),
+            before=answer.before,
+            after=answer.after,
             request_id=self.uid[:128],
             message=f"{self.operation.value}{'/scale' if self.scale else ''} by {who}{dry}: "
             + (decision.message or "; ".join(decision.warnings)),
