@@ -162,32 +162,34 @@ def _container_plan(container: ContainerView, spec: ContainerSpec) -> Plan:
     ops: list[Op] = []
     changes: list[Change] = []
     for part in PARTS:
-        for name in sorted(set(current[part]) | set(wanted[part])):
-            before, after = current[part].get(name), wanted[part].get(name)
-            if before is None and after is None:
+        have, want = current[part], wanted[part]
+        # A part the object lacks (or holds as something other than a map) is added whole;
+        # otherwise key by key, so that resources the spec does not name survive.
+        whole = resources is None or not isinstance(resources.get(part), dict)
+        if whole and want and resources is not None:
+            ops.append({"op": "add", "path": pointer(*base, part), "value": want})
+        for name in sorted(have.keys() | want.keys()):
+            before, after = have.get(name), want.get(name)
+            same = before is not None and after is not None and same_quantity_any(before, after)
+            if not same and (before is not None or after is not None):
+                changes.append(Change(f"{container.name}.{part}.{name}", _text(before), _text(after)))
+            if whole:
                 continue
-            if before is not None and after is not None and same_quantity_any(before, after):
-                continue
-            changes.append(Change(f"{container.name}.{part}.{name}", _text(before), _text(after)))
+            if after is None:
+                if name in have:  # a key the spec removes (or an explicit null)
+                    ops.append({"op": "remove", "path": pointer(*base, part, name)})
+            elif not same:
+                ops.append({"op": "add", "path": pointer(*base, part, name), "value": after})
     if not changes:
         return Plan(notes=tuple(notes.values()))
     if resources is None:
-        value = {part: wanted[part] for part in PARTS if wanted[part]}
-        ops.append({"op": "add", "path": pointer(*base), "value": value})
-    else:
-        for part in PARTS:
-            raw = resources.get(part)
-            if not isinstance(raw, dict):
-                if wanted[part]:
-                    ops.append({"op": "add", "path": pointer(*base, part), "value": wanted[part]})
-                continue
-            for name in sorted(set(raw) | set(wanted[part])):
-                after = wanted[part].get(name)
-                if after is None:
-                    if name in raw:
-                        ops.append({"op": "remove", "path": pointer(*base, part, name)})
-                elif name not in raw or not same_quantity_any(raw[name], after):
-                    ops.append({"op": "add", "path": pointer(*base, part, name), "value": after})
+        ops = [
+            {
+                "op": "add",
+                "path": pointer(*base),
+                "value": {part: wanted[part] for part in PARTS if wanted[part]},
+            }
+        ]
     guard = {"op": "test", "path": pointer(*base[:-1], "name"), "value": container.name}
     return Plan(ops=(guard, *ops), changes=tuple(changes), notes=tuple(notes.values()))
 

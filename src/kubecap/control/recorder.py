@@ -53,7 +53,7 @@ class Recorder:
         *,
         capacity: int = 10_000,
         batch: int = 128,
-        max_batch: int = 2000,
+        max_batch: int = 500,
         linger_s: float = 0.2,
         on_drop: Callable[[int], None] = lambda n: None,
         alerts: WebhookAlerts | None = None,
@@ -133,8 +133,10 @@ class Recorder:
         """Everything waiting (held for the linger, and queued), at most one batch; no await inside.
 
         A batch is ``batch`` long, up to ``max_batch`` when more than that is waiting: under a
-        flood each transaction's round trips through the busy event loop are the bottleneck,
-        so fewer, larger transactions keep the writer ahead of the reviews.
+        flood each transaction's fixed cost (and, through a driver's thread, its round trips
+        through the busy event loop) weighs, so fewer, larger transactions keep the writer ahead
+        of the reviews. Not larger: on a SQLite file a batch is written on the loop's thread
+        (store/sqlite_audit.py), ~5 us a row, and reviews wait meanwhile.
         """
         size = self._max_batch if self._queue.qsize() + len(self._pending) > self._batch else self._batch
         items, self._pending = self._pending[:size], self._pending[size:]
@@ -159,3 +161,5 @@ class Recorder:
             async with self._writing:
                 while items := self._take():
                     await self._write(items)
+                    # A write may not suspend at all (SQLite's appender): let reviews in between batches.
+                    await asyncio.sleep(0)
