@@ -10,7 +10,9 @@ floor is the same server stack with an app that only reads the body, decodes it 
 answers "allowed" with its uid.
 
 The load generator is wrk (Debian's package, installed here when root and missing) with a
-Lua script for the POST body, on its own thread and core. Each server gets: 500/s and
+Lua script for the POST body, on its own thread and core. Both servers run throughout and
+take turns at each load (webhook, then floor), so that drift in the machine's speed falls
+on both alike. Each server gets: 500/s and
 1,000/s for --duration seconds (wrk paces each connection with ``delay()``; the achieved
 rate is reported), then --distinct-rates again with other container resources in every
 review (the webhook's per-container plan memo never hits: its miss path's cost), then a
@@ -404,30 +406,34 @@ def main() -> None:
             ),
             "floor": ([sys.executable, __file__, "--floor-server", str(cert), str(key)], "floor on "),
         }
-        results: dict[str, Any] = {}
-        for name, (command, marker) in servers.items():
-            server = Server(command, marker, env)
-            try:
-                # Warm up (TLS sessions, caches, the snapshot) before measuring.
+        # Both servers run from the start and take turns, load by load (webhook, then floor):
+        # the machine's speed drifts over minutes, and measuring one server's runs all before
+        # the other's turned that drift into the cost ratio.
+        started = {name: Server(command, marker, env) for name, (command, marker) in servers.items()}
+        results: dict[str, Any] = {name: {"runs": []} for name in started}
+        loads = [(rate, args.duration, False) for rate in rates]
+        # The same fixed rates again, every review's containers new to the plan memo.
+        loads += [(rate, args.duration, True) for rate in distinct_rates]
+        try:
+            for server in started.values():  # warm up: TLS sessions, caches, the snapshot
                 measure(server, wrk, script, body_file, 200, 3)
-                runs = [measure(server, wrk, script, body_file, rate, args.duration) for rate in rates]
-                # The same fixed rates again, every review's containers new to the plan memo.
-                runs += [
-                    measure(server, wrk, script, body_file, rate, args.duration, distinct=True)
-                    for rate in distinct_rates
-                ]
+            for rate, seconds, distinct in loads:
+                for name, server in started.items():
+                    run = measure(server, wrk, script, body_file, rate, seconds, distinct=distinct)
+                    results[name]["runs"].append(run)
+            for name, server in started.items():
                 saturated = measure(server, wrk, script, body_file, None, args.max_duration)
-                results[name] = {
-                    "runs": runs,
-                    "max": saturated,
-                    # Sustained: no error and no audit event lost (every mutation is audited).
-                    "max_sustained_rate": saturated["throughput"]
+                results[name]["max"] = saturated
+                # Sustained: no error and no audit event lost (every mutation is audited).
+                results[name]["max_sustained_rate"] = (
+                    saturated["throughput"]
                     if saturated["errors"] == 0 and not saturated["audit_dropped"]
-                    else None,
-                    "peak_rss_mib": round(server.peak_rss / 2**20, 1),
-                }
-            finally:
+                    else None
+                )
+        finally:
+            for name, server in started.items():
                 server.stop()
+                results[name]["peak_rss_mib"] = round(server.peak_rss / 2**20, 1)
     hook, floor = results["webhook"], results["floor"]
     cost = [
         round(h["cpu_ms_per_review"] / f["cpu_ms_per_review"], 2)
