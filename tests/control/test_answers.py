@@ -176,6 +176,4 @@ def test_reviews_with_one_key_get_one_decision(
     if memo_key(b, control, where) == key:
         assert decide(a, control, where, NOW) == decide(b, control, where, NOW)
     else:
-        assert set(edits) & {"replicas", "resources", "old-replicas"}, (
-            "only what decide reads moves the key"
-        )
+        assert set(edits) & {"replicas", "resources", "old-replicas"}, "only what decide reads moves the key"
