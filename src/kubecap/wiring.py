@@ -286,6 +286,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from kubecap.predict.controller import Round as PredictRound
+    from kubecap.predict.ports import LoadSource
 
 
 def prometheus_cluster(settings: Settings, name: str | None) -> ClusterSettings:
@@ -494,20 +495,22 @@ async def predict_round(
     *,
     only: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    loads: Mapping[str, LoadSource] | None = None,
 ) -> PredictRound:
     """One round of predictive replicas over ``clusters`` (serve's loop: ``await wiring.predict_round(...)``).
 
-    Each cluster's load is read from its own Prometheus; a policy on a cluster without one
-    fails alone (audited) and the others run. ``only``: the policies of that cluster alone.
+    Each cluster's load is read from its own Prometheus, or from ``loads`` (the demo's
+    simulation, ``demo_load``); a policy on a cluster with neither fails alone (audited) and
+    the others run. ``only``: the policies of that cluster alone.
     """
     from contextlib import AsyncExitStack
 
     from kubecap.predict.controller import PredictController
-    from kubecap.predict.ports import LoadByCluster, LoadSource
+    from kubecap.predict.ports import LoadByCluster
     from kubecap.predict.prometheus import PrometheusLoad
 
     async with AsyncExitStack() as stack:
-        sources: dict[str, LoadSource] = {}
+        sources: dict[str, LoadSource] = dict(loads or {})
         for cluster in settings.clusters:
             if cluster.prometheus is not None and cluster.name in clusters:
                 client = await stack.enter_async_context(
@@ -522,3 +525,18 @@ async def predict_round(
             clock=clock or (lambda: datetime.now(UTC)),
         )
         return await controller.run_round(cluster=only)
+
+
+def demo_load(settings: Settings) -> dict[str, LoadSource]:
+    """Predictive replicas' load of each simulated cluster, read from its simulation (`kubecap demo`).
+
+    The same scenario and generator as its collected usage (``usage_source``), as the cores of
+    each workload's pods; a ``promql`` policy there fails alone: there is no Prometheus.
+    """
+    from kubecap.testing.load import SimulatedLoad
+
+    return {
+        cluster.name: SimulatedLoad(scenario(cluster.simulated))
+        for cluster in settings.clusters
+        if cluster.simulated is not None
+    }

@@ -81,3 +81,26 @@ def test_serve_leads_by_database_lease_and_its_runner_explains_a_cluster_without
             time.sleep(0.2)
         assert runs and runs[0]["state"] in ("failed", "retry"), runs
         assert "no Kubernetes API configured" in runs[0]["message"]
+
+
+def test_the_demo_starts_with_a_previewed_predictive_policy_decided_from_its_simulation() -> None:
+    """shop/cart is opted in, in preview: the leader's first predict round forecasts its simulated load
+    (no Prometheus in the demo) and records a decision; nothing is scaled."""
+    process, url, password = start(["demo", "--days", "2", "--port", "0"])
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post("/api/auth/login", json={"username": "admin", "password": password})
+            assert login.status_code == 200, login.text
+            policies: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (policies and policies[0]["last_at"]):
+                policies = client.get("/api/predict/policies").json()["items"]
+                time.sleep(0.2)
+            (cart,) = policies
+            assert cart["workload"] == "demo/shop/Deployment/cart" and cart["preview"] is True
+            assert cart["error"] is None, cart["error"]
+            assert cart["last_reason"].startswith("forecast load "), cart["last_reason"]
+            assert 1 <= cart["last_replicas"] <= 8
+            assert client.get("/readyz").json()["loops"]["loops"]["predict"]["passes"] >= 1
+    finally:
+        stop(process)

@@ -2,7 +2,9 @@
 
 Cluster adapters come from each cluster's ``kubernetes`` settings (or are handed in by
 `kubecap demo`: its in-memory cluster); the leader lease is a Kubernetes Lease on the first
-cluster with an API, else a row in the database.
+cluster with an API, else a row in the database. Predictive replicas read each cluster's load
+from its Prometheus; when the adapters are handed in (the demo's in-memory copy of its simulated
+cluster), a simulated cluster's load comes from its simulation (wiring.demo_load).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ async def background(
     config = settings.background
     async with AsyncExitStack() as stack:
         adapters = dict(clusters) if clusters is not None else _adapters(settings, stack)
+        # Only handed-in adapters act on a simulated cluster: a real API never follows a simulated load.
+        simulated_loads = wiring.demo_load(settings) if clusters is not None else {}
 
         def resolve(name: str) -> ClusterPort:
             if name in adapters:
@@ -172,7 +176,9 @@ async def background(
             taints=taints,
             node_loads={name: node_loads[name] for name in node_loads if config.node_load.enabled},
             refresh_summaries=refresh,
-            predict_round=(lambda: wiring.predict_round(settings, store, adapters, clock=clock))
+            predict_round=(
+                lambda: wiring.predict_round(settings, store, adapters, clock=clock, loads=simulated_loads)
+            )
             if adapters
             else None,
         )
