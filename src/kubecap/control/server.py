@@ -2,9 +2,10 @@
 
 ``Webhook.review`` is the whole request path: decode the body, look the workload up in the
 in-memory snapshot, call ``admission.decide`` (or take the answer kept for the same inputs,
-``admission.memo_key``), encode the answer, count it, queue its audit event. Malformed input is a 400 naming the problem, a body over the limit a 413; anything
-that goes wrong inside kubecap admits the object unchanged with a warning (fail-open),
-unless the namespace's policy is fail-closed. ``create_app`` puts it behind four routes
+``admission.memo_key``), encode the answer, count it, queue its audit event. Malformed input
+is a 400 naming the problem, a body over the limit a 413; anything that goes wrong inside
+kubecap admits the object unchanged with a warning (fail-open), unless the namespace's
+policy is fail-closed. ``create_app`` puts it behind four routes
 (``/mutate``, ``/healthz``, ``/readyz``, ``/metrics``; the apiserver's ``?timeout=10s`` is
 ignored because routing is on the path), and ``WebhookServer`` runs that over TLS with
 uvicorn, alongside the snapshot refresher, the audit writer and the certificate reloader.
