@@ -61,10 +61,6 @@ class ContainerView(msgspec.Struct, frozen=True):
     raw_resources: bytes = b""
 
     @property
-    def has_resources(self) -> bool:
-        return bool(self.raw_resources)
-
-    @property
     def resources(self) -> Any:
         """``resources`` decoded (any JSON; None when absent)."""
         return orjson.loads(self.raw_resources) if self.raw_resources else None
