@@ -17,7 +17,7 @@ from kubecap.domain.resources import ContainerResources
 from kubecap.domain.tasks import Operation, OperationSpec, RunState
 from kubecap.domain.workload import WorkloadKind, WorkloadRef
 from kubecap.errors import ConfigError
-from kubecap.ops.execute import temporary_annotation
+from kubecap.ops.execute import REPLICAS_BEFORE, temporary_annotation
 from kubecap.ops.runner import RunnerOptions, TaskRunner
 from kubecap.ops.service import TaskService
 from kubecap.store import Store
@@ -337,3 +337,40 @@ async def test_a_temporary_scale_the_annotation_already_applied_sends_no_scale_r
     assert runs[0].result["replicas_before"] == 5
     assert (await cluster.get_workload(WEB)).replicas == 10
     assert cluster.calls_for("scale") == []  # a webhook not reading annotations on scale could undo one
+
+
+async def test_nested_temporary_scales_of_an_unmanaged_workload_return_to_the_replicas_before_both(
+    tasks: TaskService, ops_runner: TaskRunner, cluster: InMemoryCluster, clock: Clock
+) -> None:
+    assert (await cluster.get_workload(WEB)).replicas == 5
+    await tasks.submit(scale(9, UNTIL), actor="alice")
+    await ops_runner.run_once()
+    later = UNTIL + timedelta(hours=1)
+    await tasks.submit(scale(12, later), actor="bob")  # on top of alice's, which is still in place
+    await ops_runner.run_once()
+    assert cluster.workload_annotations_[WEB][REPLICAS_BEFORE] == "5"
+    clock.now = UNTIL
+    first_end = await ops_runner.run_once()
+    assert "a later temporary scale" in first_end[0].message
+    assert (await cluster.get_workload(WEB)).replicas == 12
+    clock.now = later
+    ended = await ops_runner.run_once()
+    assert ended[0].result["replicas"] == 5, "back to the replicas before both, not to alice's 9"
+    assert (await cluster.get_workload(WEB)).replicas == 5
+    assert override_of(cluster) is None and REPLICAS_BEFORE not in cluster.workload_annotations_.get(WEB, {})
+    await tasks.submit(scale(7, later + timedelta(hours=2)), actor="carol")  # a new one starts afresh
+    await ops_runner.run_once()
+    assert cluster.workload_annotations_[WEB][REPLICAS_BEFORE] == "5"
+
+
+async def test_a_permanent_scale_also_forgets_the_replicas_before(
+    tasks: TaskService, ops_runner: TaskRunner, cluster: InMemoryCluster
+) -> None:
+    await tasks.submit(scale(9, UNTIL), actor="alice")
+    await ops_runner.run_once()
+    await tasks.submit(scale(4), actor="bob")
+    await ops_runner.run_once()
+    assert REPLICAS_BEFORE not in cluster.workload_annotations_.get(WEB, {})
+    await tasks.submit(scale(8, UNTIL + timedelta(hours=1)), actor="carol")
+    await ops_runner.run_once()
+    assert cluster.workload_annotations_[WEB][REPLICAS_BEFORE] == "4"

@@ -8,8 +8,11 @@ webhook agrees with the live change when it reviews it. Unmanaged workloads chan
 A temporary scale is the ``kubecap.io/temporary-replicas`` annotation (which the webhook
 honours until it expires) plus a live scale; the task that ends it removes the annotation
 and scales back to the table's replicas, or to those seen before for an unmanaged workload.
-A permanent scale removes any temporary annotation, since the annotation would otherwise
-win over the new replicas until it expires.
+Those are kept in a second annotation (``kubecap.io/replicas-before-temporary``) by the
+first temporary scale and read by any scale that follows it before it ends, so a temporary
+scale on top of another returns to the replicas before both, not to the first one's.
+A permanent scale removes both annotations, since the override would otherwise win over
+the new replicas until it expires.
 
 The webhook reloads the table every few seconds, so for a moment after the table changed it
 may still enforce the old values and turn the live change back. A managed workload's change
@@ -25,7 +28,7 @@ going).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +74,10 @@ class ExecutionFailed(Exception):
 
 SETTLE_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
 """15 s in all: three times the webhook's default refresh of its table (5 s)."""
+
+
+REPLICAS_BEFORE = "kubecap.io/replicas-before-temporary"
+"""The replicas a workload had before its temporary scales (kept while one is in place)."""
 
 
 def temporary_annotation(replicas: int, until: datetime) -> str:
@@ -161,9 +168,10 @@ async def _scale(t: _Target) -> Executed:
         await t.control.set_replicas(t.ref, replicas, actor=t.actor, reason=t.reason)
         result["control_table"] = "updated"
     override = annotations.get(TEMPORARY_REPLICAS)
-    if override is not None:
+    if override is not None or REPLICAS_BEFORE in annotations:
         # Left in place, an active override would win over the new replicas until it expires.
-        await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None})
+        await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None, REPLICAS_BEFORE: None})
+    if override is not None:
         result["ended_temporary_scale"] = override
     before = await t.cluster.scale(t.ref, replicas)
     if managed is not None:
@@ -180,11 +188,15 @@ async def _scale_temporarily(t: _Target, until: datetime) -> Executed:
     replicas = t.spec.replicas
     refuse_hpa(await t.managed(), "honour a temporary scale")
     # Read before annotating: on a managed workload the webhook applies the override as soon
-    # as the annotation lands, and the replicas before are what an unmanaged one returns to.
+    # as the annotation lands, and the replicas before are what an unmanaged one returns to:
+    # those before an earlier temporary scale still in place, else the live ones.
     workload = await t.cluster.get_workload(t.ref)
-    previous = workload.replicas or 0
+    kept = _replicas_before(await t.cluster.workload_annotations(t.ref))
+    previous = kept if kept is not None else workload.replicas or 0
     annotation = temporary_annotation(replicas, until)
-    await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: annotation})
+    await t.cluster.set_workload_annotations(
+        t.ref, {TEMPORARY_REPLICAS: annotation, REPLICAS_BEFORE: str(previous)}
+    )
     # Where the webhook enforces, the annotation's update has already set the replicas; a scale
     # request then could even be turned back to the table's by a webhook that does not read the
     # workload's annotations on scale reviews (webhook.read_parent_annotations off).
@@ -195,6 +207,12 @@ async def _scale_temporarily(t: _Target, until: datetime) -> Executed:
         before={"replicas": previous},
         after={"replicas": replicas, TEMPORARY_REPLICAS: annotation},
     )
+
+
+def _replicas_before(annotations: Mapping[str, str]) -> int | None:
+    """The replicas kept by a temporary scale still in place (None: none, or not a count)."""
+    raw = annotations.get(REPLICAS_BEFORE, "")
+    return int(raw) if raw.isdigit() else None
 
 
 async def _end_override(t: _Target) -> Executed:
@@ -218,7 +236,7 @@ async def _end_override(t: _Target) -> Executed:
             note=f"nothing to do: a later temporary scale ({TEMPORARY_REPLICAS}={raw}) is in place and ends itself",
         )
     managed = await t.managed()
-    await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None})
+    await t.cluster.set_workload_annotations(t.ref, {TEMPORARY_REPLICAS: None, REPLICAS_BEFORE: None})
     if managed is not None and managed.replicas_mode is ReplicasMode.HPA:
         return Executed(
             result={"removed": raw, "replicas": "hpa"},
