@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, insert, text
 
 from kubecap.domain.audit import AuditEvent, AuditFilter, AuditResult
-from kubecap.store import Store, normalise_url
+from kubecap.store import Store, control_repo, normalise_url
+from kubecap.store.engine import async_engine
 from kubecap.store.schema import AuditEventRow
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, 0, tzinfo=UTC)  # no microseconds: the text must still carry them
@@ -140,6 +141,22 @@ async def test_a_batch_reads_back_as_the_orm_would_have_written_it(database_url:
             given.cluster,
             given.result,
         )
+
+
+async def test_the_engine_path_writes_what_the_orm_would_have_written(database_url: str) -> None:
+    """The engine's own path (PostgreSQL, and SQLite "file:" URIs that the appender leaves alone)."""
+    sync_url, async_url = normalise_url(database_url)
+    events = batch()
+    orm_write(sync_url, events)
+    expected = raw_rows(sync_url)
+    clear(sync_url)
+    engine = async_engine(async_url)
+    try:
+        async with engine.begin() as connection:
+            await control_repo.record_audits(connection, events)
+    finally:
+        await engine.dispose()
+    assert raw_rows(sync_url) == expected
 
 
 async def test_a_naive_timestamp_is_refused_as_the_orm_refuses_it(database_url: str) -> None:

@@ -7,7 +7,6 @@ to read the change with it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -270,15 +269,8 @@ async def record_audits(connection: AsyncConnection, events: Sequence[AuditEvent
     if not events:
         return
     if connection.dialect.name == "sqlite":
-        # Multi-row statements, not an executemany: aiosqlite's thread releases and retakes the
-        # GIL around every statement it steps, each retake contending with the busy event loop;
-        # at 1,000 reviews/s that cost the webhook ~50 us of CPU per review (bench/webhook.py).
-        rows = sqlite_audit_rows(events)
-        start = 0
-        for size in _sqlite_sizes(len(rows)):
-            values = [value for row in rows[start : start + size] for value in row]
-            await connection.exec_driver_sql(_SQLITE_INSERTS[size], tuple(values))
-            start += size
+        # Only SQLite URLs of the "file:" URI form come here; plain files go through store/sqlite_audit.py.
+        await connection.exec_driver_sql(AUDIT_INSERT_SQLITE, sqlite_audit_rows(events))
         return
     rows = [_audit_row(e, False) for e in events]
     for chunk in chunks(rows, 500):
@@ -293,18 +285,7 @@ _AUDIT_INSERT = (
 _AUDIT_INSERT_POSTGRESQL = (
     _AUDIT_INSERT + "(%s, %s, %s, %s, %s, %s, CAST(%s AS JSON), CAST(%s AS JSON), %s, %s)"
 )
-# Rows a statement: each costs the driver's thread GIL handoffs, which under saturation wait on
-# the event loop, so few large ones (10 values a row: 32,766 bound parameters since SQLite 3.32,
-# 999 before). A few fixed sizes, not one statement per batch length: the sqlite3 module keeps
-# every distinct statement it compiled (up to 128), and 500 of them grew the webhook by ~80 MiB.
-_SQLITE_SIZES = (500, 100, 20, 5, 1) if sqlite3.sqlite_version_info >= (3, 32, 0) else (99, 20, 5, 1)
-_SQLITE_INSERTS = {
-    n: _AUDIT_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n) for n in _SQLITE_SIZES
-}
-
-
-# One row's statement, for a plain sqlite3 executemany (store/sqlite_audit.py: the webhook's SQLite
-# files): there the driver runs on the caller's thread, so statement size no longer matters.
+# One row's statement, run as an executemany (store/sqlite_audit.py; the engine for "file:" URIs).
 AUDIT_INSERT_SQLITE = _AUDIT_INSERT + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -314,15 +295,6 @@ def sqlite_audit_rows(events: Sequence[AuditEvent]) -> list[tuple[Any, ...]]:
     Raises ValueError for a naive timestamp, before anything is written.
     """
     return [_audit_row(e, True) for e in events]
-
-
-def _sqlite_sizes(rows: int) -> list[int]:
-    """``rows`` as statement sizes, largest first (at most 4 of each smaller size)."""
-    sizes: list[int] = []
-    for size in _SQLITE_SIZES:
-        count, rows = divmod(rows, size)
-        sizes += [size] * count
-    return sizes
 
 
 def _audit_row(event: AuditEvent, sqlite: bool) -> tuple[Any, ...]:
